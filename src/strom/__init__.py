@@ -1,0 +1,2 @@
+"""Strom: a Kafka-compatible distributed commit log."""
+__version__ = "0.1.0"

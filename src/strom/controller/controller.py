@@ -1,0 +1,300 @@
+"""The controller: decides metadata changes and commits them as records.
+
+Single-node (KRaft combined mode, one voter): a request handler calls a
+method here; it validates against the current image, builds metadata
+records, appends them to the metadata log, waits for them to be durable, then
+replays them into the image and tells the listeners (the broker's log wiring).
+State changes only in ``MetadataImage.replay``, which is also the recovery
+path.  The raft quorum of a later issue slots in at ``MetadataLog``.
+
+Concurrency: methods run on the event loop; commits are serialised by one
+lock so validation and commit never interleave.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from strom.config import TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
+from strom.controller.image import MetadataImage, TopicImage
+from strom.controller.metadata_log import MetadataLog
+from strom.controller.records import (
+    BROKER_RESOURCE, TOPIC_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,
+    RemoveTopicRecord, TopicRecord,
+)
+from strom.errors import ErrorCode, KafkaError
+
+log = logging.getLogger(__name__)
+
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_NAME = 249
+PRODUCER_ID_BLOCK = 1000
+MAX_PARTITIONS_PER_REQUEST = 100_000
+
+Listener = Callable[[Sequence[MetadataRecord], MetadataImage], None]
+
+
+def validate_topic_name(name: str | None) -> None:
+    if not name:
+        raise KafkaError("topic name is empty", ErrorCode.INVALID_TOPIC_EXCEPTION)
+    if name in (".", ".."):
+        raise KafkaError(f"topic name cannot be '{name}'", ErrorCode.INVALID_TOPIC_EXCEPTION)
+    if len(name) > MAX_TOPIC_NAME:
+        raise KafkaError(f"topic name is longer than {MAX_TOPIC_NAME} characters", ErrorCode.INVALID_TOPIC_EXCEPTION)
+    if not _LEGAL_TOPIC.match(name):
+        raise KafkaError(f"topic name '{name}' has characters other than ASCII alphanumerics, '.', '_' and '-'",
+                         ErrorCode.INVALID_TOPIC_EXCEPTION)
+
+
+@dataclass
+class TopicResult:
+    name: str
+    error_code: ErrorCode = ErrorCode.NONE
+    error_message: str | None = None
+    topic_id: uuid.UUID | None = None
+    num_partitions: int = -1
+    replication_factor: int = -1
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(self, metadata_log: MetadataLog, config: BrokerConfig, node_id: int) -> None:
+        self.log = metadata_log
+        self.config = config
+        self.node_id = node_id
+        self.image = MetadataImage()
+        self._lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+        self._pid_next = 0
+        self._pid_block_end = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        """Replay the whole metadata log into the image (start-up and recovery)."""
+        for record in self.log.read_all():
+            self.image.replay(record)
+        # never hand out an id from a block that may have been used before the restart
+        self._pid_next = self._pid_block_end = self.image.next_producer_id
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def _commit(self, records: Sequence[MetadataRecord]) -> None:
+        if not records:
+            return
+        await self.log.append(records)
+        for record in records:
+            self.image.replay(record)
+        for listener in self._listeners:
+            listener(records, self.image)
+
+    # ------------------------------------------------------------------ topics
+    @property
+    def live_brokers(self) -> list[int]:
+        return [self.node_id]
+
+    def topic(self, name: str) -> TopicImage | None:
+        return self.image.topics.get(name)
+
+    async def create_topics(self, specs: Sequence[Mapping[str, Any]], *, validate_only: bool = False
+                            ) -> list[TopicResult]:
+        """Create topics; each spec has name, num_partitions, replication_factor,
+        assignments (list of (partition, [broker ids])) and configs ({name: value})."""
+        async with self._lock:
+            results: list[TopicResult] = []
+            records: list[MetadataRecord] = []
+            seen: set[str] = set()
+            for spec in specs:
+                name = spec["name"]
+                result = TopicResult(name)
+                results.append(result)
+                try:
+                    if name in seen:
+                        raise KafkaError(f"topic '{name}' appears more than once in the request",
+                                         ErrorCode.INVALID_REQUEST)
+                    seen.add(name)
+                    topic_records = self._plan_topic(spec)
+                except KafkaError as exc:
+                    result.error_code, result.error_message = exc.code, exc.message
+                    continue
+                topic_rec = topic_records[0]
+                assert isinstance(topic_rec, TopicRecord)
+                result.topic_id = uuid.UUID(topic_rec.topic_id)
+                parts = [r for r in topic_records if isinstance(r, PartitionRecord)]
+                result.num_partitions = len(parts)
+                result.replication_factor = len(parts[0].replicas) if parts else 0
+                result.configs = {r.name: r.value for r in topic_records
+                                  if isinstance(r, ConfigRecord) and r.value is not None}
+                if not validate_only:
+                    records.extend(topic_records)
+            await self._commit(records)
+            return results
+
+    def _plan_topic(self, spec: Mapping[str, Any]) -> list[MetadataRecord]:
+        name = spec["name"]
+        validate_topic_name(name)
+        if name in self.image.topics:
+            raise KafkaError(f"Topic '{name}' already exists.", ErrorCode.TOPIC_ALREADY_EXISTS)
+        assignments = spec.get("assignments") or []
+        configs = {k: v for k, v in (spec.get("configs") or {}).items()}
+        try:
+            validate_topic_configs(configs)
+        except ConfigError as exc:
+            raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
+        brokers = self.live_brokers
+        if assignments:
+            if spec.get("num_partitions", -1) != -1 or spec.get("replication_factor", -1) != -1:
+                raise KafkaError("both manual assignments and partitions/replication factor were given",
+                                 ErrorCode.INVALID_REQUEST)
+            plan = []
+            for index, (partition, replicas) in enumerate(sorted(assignments)):
+                if partition != index:
+                    raise KafkaError("partitions of a manual assignment must be 0..n-1",
+                                     ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                if not replicas or len(set(replicas)) != len(replicas) or any(b not in brokers for b in replicas):
+                    raise KafkaError(f"invalid replica assignment {replicas} (live brokers: {brokers})",
+                                     ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                plan.append(list(replicas))
+        else:
+            partitions = spec.get("num_partitions", -1)
+            rf = spec.get("replication_factor", -1)
+            if partitions == -1:
+                partitions = self.config["num.partitions"]
+            if rf == -1:
+                rf = self.config["default.replication.factor"]
+            if partitions <= 0 or partitions > MAX_PARTITIONS_PER_REQUEST:
+                raise KafkaError("Number of partitions must be larger than 0.", ErrorCode.INVALID_PARTITIONS)
+            if rf <= 0:
+                raise KafkaError("Replication factor must be larger than 0.", ErrorCode.INVALID_REPLICATION_FACTOR)
+            if rf > len(brokers):
+                raise KafkaError(f"Unable to replicate the partition {rf} time(s): "
+                                 f"The target replication factor of {rf} cannot be reached because only "
+                                 f"{len(brokers)} broker(s) are registered.", ErrorCode.INVALID_REPLICATION_FACTOR)
+            plan = [[brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(partitions)]
+        topic_id = str(uuid.uuid4())
+        records: list[MetadataRecord] = [TopicRecord(name, topic_id)]
+        for partition, replicas in enumerate(plan):
+            records.append(PartitionRecord(topic_id, partition, replicas, list(replicas), replicas[0], 0, 0))
+        for key, value in configs.items():
+            records.append(ConfigRecord(TOPIC_RESOURCE, name, key, None if value is None else str(value)))
+        return records
+
+    async def delete_topic(self, name: str | None = None, topic_id: uuid.UUID | None = None) -> TopicImage:
+        async with self._lock:
+            topic = self.image.topics.get(name) if name is not None else self.image.topics_by_id.get(topic_id)
+            if topic is None:
+                if name is None:
+                    raise KafkaError("unknown topic id", ErrorCode.UNKNOWN_TOPIC_ID)
+                raise KafkaError(f"unknown topic '{name}'", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            if not self.config["delete.topic.enable"]:
+                raise KafkaError("topic deletion is disabled (delete.topic.enable=false)",
+                                 ErrorCode.TOPIC_DELETION_DISABLED)
+            await self._commit([RemoveTopicRecord(str(topic.topic_id))])
+            return topic
+
+    async def create_partitions(self, name: str, count: int, assignments: Sequence[Sequence[int]] | None,
+                                *, validate_only: bool = False) -> None:
+        async with self._lock:
+            topic = self.image.topics.get(name)
+            if topic is None:
+                raise KafkaError(f"unknown topic '{name}'", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            current = len(topic.partitions)
+            if count <= current:
+                code = ErrorCode.INVALID_PARTITIONS
+                raise KafkaError(f"Topic currently has {current} partitions, which is higher than the requested {count}."
+                                 if count < current else f"Topic already has {current} partitions.", code)
+            if count > MAX_PARTITIONS_PER_REQUEST:
+                raise KafkaError(f"too many partitions: {count}", ErrorCode.INVALID_PARTITIONS)
+            rf = len(topic.partitions[0].replicas) if topic.partitions else 1
+            brokers = self.live_brokers
+            if assignments is not None:
+                if len(assignments) != count - current:
+                    raise KafkaError(f"Increasing the number of partitions by {count - current} but "
+                                     f"{len(assignments)} assignments provided.", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                for replicas in assignments:
+                    if not replicas or any(b not in brokers for b in replicas):
+                        raise KafkaError(f"invalid replica assignment {list(replicas)}",
+                                         ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                plan = [list(r) for r in assignments]
+            else:
+                plan = [[brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(current, count)]
+            if validate_only:
+                return
+            records: list[MetadataRecord] = [
+                PartitionRecord(str(topic.topic_id), current + i, replicas, list(replicas), replicas[0], 0, 0)
+                for i, replicas in enumerate(plan)]
+            await self._commit(records)
+
+    # ------------------------------------------------------------------ configs
+    def topic_config_values(self, name: str) -> dict[str, Any]:
+        """Effective typed topic config: broker defaults overlaid with the topic's overrides."""
+        topic = self.image.topics.get(name)
+        values = dict(self.config.topic_defaults())
+        if topic is not None and topic.configs:
+            values.update(validate_topic_configs(topic.configs))
+        return values
+
+    async def alter_topic_configs(self, name: str, changes: Mapping[str, str | None], *, replace: bool,
+                                  validate_only: bool = False) -> None:
+        """Set (value) or delete (None) topic overrides; ``replace`` drops every override not named
+        (the legacy AlterConfigs semantics)."""
+        async with self._lock:
+            topic = self.image.topics.get(name)
+            if topic is None:
+                raise KafkaError(f"unknown topic '{name}'", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            new = {} if replace else dict(topic.configs)
+            for key, value in changes.items():
+                if key not in TOPIC_CONFIGS:
+                    raise KafkaError(f"Unknown topic config name: {key}", ErrorCode.INVALID_CONFIG)
+                if value is None:
+                    new.pop(key, None)
+                else:
+                    new[key] = value
+            try:
+                validate_topic_configs(new)
+            except ConfigError as exc:
+                raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
+            if validate_only:
+                return
+            records: list[MetadataRecord] = []
+            for key in set(topic.configs) | set(new):
+                if topic.configs.get(key) != new.get(key):
+                    records.append(ConfigRecord(TOPIC_RESOURCE, name, key, new.get(key)))
+            await self._commit(records)
+
+    async def alter_broker_configs(self, broker: str, changes: Mapping[str, str | None], *, replace: bool,
+                                   validate_only: bool = False) -> None:
+        """Dynamic broker configs (stored and reported; see docs for which take effect live)."""
+        async with self._lock:
+            current = self.image.broker_configs.get(broker, {})
+            new = {} if replace else dict(current)
+            for key, value in changes.items():
+                if value is None:
+                    new.pop(key, None)
+                else:
+                    new[key] = value
+            try:
+                BrokerConfig.load(overrides=[f"{k}={v}" for k, v in new.items()], env={})
+            except ConfigError as exc:
+                raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
+            if validate_only:
+                return
+            records: list[MetadataRecord] = [ConfigRecord(BROKER_RESOURCE, broker, k, new.get(k))
+                                             for k in set(current) | set(new) if current.get(k) != new.get(k)]
+            await self._commit(records)
+
+    # ------------------------------------------------------------------ producer ids
+    async def allocate_producer_id(self) -> int:
+        async with self._lock:
+            if self._pid_next >= self._pid_block_end:
+                start = max(self._pid_next, self.image.next_producer_id)
+                await self._commit([ProducerIdsRecord(self.node_id, start + PRODUCER_ID_BLOCK)])
+                self._pid_next, self._pid_block_end = start, start + PRODUCER_ID_BLOCK
+            pid = self._pid_next
+            self._pid_next += 1
+            return pid

@@ -1,0 +1,84 @@
+"""Metadata records: every durable change of cluster metadata is one of these.
+
+They are stored in the metadata log (``__cluster_metadata-0``) as Kafka record
+batches; each record's key is the record type (ASCII) and its value the JSON
+object below.  ``MetadataImage.replay`` applies them in order; replaying the
+whole log from the start rebuilds the image after a restart.  Field names
+follow Kafka's metadata records (TopicRecord, PartitionRecord, ...) in snake case.
+
+  topic          {"name", "topic_id"}
+  partition      {"topic_id", "partition", "replicas", "isr", "leader", "leader_epoch", "partition_epoch"}
+  remove_topic   {"topic_id"}
+  config         {"resource_type" (2 topic, 4 broker), "resource_name", "name", "value" (null = delete)}
+  producer_ids   {"broker_id", "next_producer_id"}  (a block of producer ids was handed out)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    TYPE: ClassVar[str] = "topic"
+    name: str
+    topic_id: str
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    TYPE: ClassVar[str] = "partition"
+    topic_id: str
+    partition: int
+    replicas: list[int]
+    isr: list[int]
+    leader: int
+    leader_epoch: int = 0
+    partition_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class RemoveTopicRecord:
+    TYPE: ClassVar[str] = "remove_topic"
+    topic_id: str
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    TYPE: ClassVar[str] = "config"
+    resource_type: int
+    resource_name: str
+    name: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class ProducerIdsRecord:
+    TYPE: ClassVar[str] = "producer_ids"
+    broker_id: int
+    next_producer_id: int
+
+
+MetadataRecord = TopicRecord | PartitionRecord | RemoveTopicRecord | ConfigRecord | ProducerIdsRecord
+_BY_TYPE: dict[str, Any] = {cls.TYPE: cls for cls in
+                            (TopicRecord, PartitionRecord, RemoveTopicRecord, ConfigRecord, ProducerIdsRecord)}
+
+
+def encode(record: MetadataRecord) -> tuple[bytes, bytes]:
+    """(key, value) bytes of a record."""
+    return record.TYPE.encode(), json.dumps(asdict(record), separators=(",", ":")).encode()
+
+
+def decode(key: bytes, value: bytes) -> MetadataRecord:
+    cls = _BY_TYPE.get(key.decode())
+    if cls is None:
+        raise ValueError(f"unknown metadata record type {key!r}")
+    return cls(**json.loads(value))
+
+
+__all__ = ["TopicRecord", "PartitionRecord", "RemoveTopicRecord", "ConfigRecord", "ProducerIdsRecord",
+           "MetadataRecord", "encode", "decode", "TOPIC_RESOURCE", "BROKER_RESOURCE", "field"]

@@ -1,0 +1,174 @@
+"""Composition root: builds the layers of one Strom node, runs them, shuts them down.
+
+Start-up order: data dir and ``meta.properties`` (cluster id, node id) →
+metadata log replay (controller image) → log manager (recovery of partition
+logs) → partitions wired from the image → background tasks → listener.  The
+node prints one ready line to stdout once it accepts connections:
+
+    strom: broker ready on HOST:PORT (node N, cluster ID, data DIR)
+
+Shutdown (SIGTERM/SIGINT): stop accepting and close connections, cancel the
+background tasks (all in the node's TaskGroup), close the logs, write
+checkpoints and the clean-shutdown marker so the next start skips recovery.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from strom.config import BrokerConfig
+from strom.controller.controller import Controller
+from strom.controller.image import MetadataImage
+from strom.controller.metadata_log import METADATA_DIR, MetadataLog
+from strom.controller.records import (
+    BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord,
+)
+from strom.replication.replica_manager import ReplicaManager
+from strom.server.context import BrokerServices
+from strom.server.dispatcher import Dispatcher
+from strom.server.listener import KafkaListener
+from strom.storage.log_config import LogConfig
+from strom.storage.log_manager import LogManager
+from strom.util.clock import SYSTEM_CLOCK
+
+log = logging.getLogger("strom")
+
+CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def read_meta_properties(data_dir: Path, node_id: int) -> str:
+    """Return the cluster id from ``meta.properties``, creating the file on first start (Kafka's format)."""
+    path = data_dir / "meta.properties"
+    if path.exists():
+        props = {}
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                props[k.strip()] = v.strip()
+        stored = int(props.get("node.id", node_id))
+        if stored != node_id:
+            raise SystemExit(f"strom: node.id {node_id} does not match node.id={stored} in {path}")
+        return props["cluster.id"]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    directory_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    path.write_text(f"#\n#Written by Strom\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n"
+                    f"directory.id={directory_id}\n")
+    return cluster_id
+
+
+class Node:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.clock = SYSTEM_CLOCK
+        self.node_id: int = config["node.id"]
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------------ wiring
+    def log_config(self, topic: str) -> LogConfig:
+        return LogConfig.from_props(self.controller.topic_config_values(topic))
+
+    def _wire_partitions(self, image: MetadataImage) -> None:
+        for topic in image.topics.values():
+            config = self.log_config(topic.name)
+            for p in topic.partitions.values():
+                if self.node_id in p.replicas:
+                    self.replicas.ensure_partition(topic.name, topic.topic_id, p.partition, config,
+                                                   leader_id=p.leader, leader_epoch=p.leader_epoch)
+
+    def _on_metadata(self, records: Sequence[MetadataRecord], image: MetadataImage) -> None:
+        for record in records:
+            if isinstance(record, PartitionRecord):
+                topic = image.topics_by_id.get(uuid.UUID(record.topic_id))
+                if topic is not None and self.node_id in record.replicas:
+                    self.replicas.ensure_partition(topic.name, topic.topic_id, record.partition,
+                                                   self.log_config(topic.name), leader_id=record.leader,
+                                                   leader_epoch=record.leader_epoch)
+            elif isinstance(record, RemoveTopicRecord):
+                name = self._topic_names.pop(record.topic_id, None)
+                if name is not None:
+                    self.replicas.remove_topic(name)
+            elif isinstance(record, ConfigRecord):
+                if record.resource_type == BROKER_RESOURCE:
+                    for name in image.topics:
+                        self.replicas.update_config(name, self.log_config(name))
+                elif record.resource_name in image.topics:
+                    self.replicas.update_config(record.resource_name, self.log_config(record.resource_name))
+        self._topic_names = {str(t.topic_id): t.name for t in image.topics.values()}
+
+    # ------------------------------------------------------------------ run
+    async def serve(self) -> int:
+        config = self.config
+        data_dir = Path(config.data_dirs[0]).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = read_meta_properties(data_dir, self.node_id)
+        clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
+
+        self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
+        self.controller = Controller(self.metadata_log, config, self.node_id)
+        self.controller.load()
+        self.log_manager = LogManager([data_dir], LogConfig.from_props(config.topic_defaults()), clock=self.clock,
+                                      exclude={METADATA_DIR})
+        self.log_manager.load()
+        self.replicas = ReplicaManager(self.log_manager, self.node_id, self.clock,
+                                       retention_check_interval_ms=config["log.retention.check.interval.ms"])
+        self._wire_partitions(self.controller.image)
+        self._topic_names = {str(t.topic_id): t.name for t in self.controller.image.topics.values()}
+        self.controller.add_listener(self._on_metadata)
+
+        listener_conf = config.listeners[0]
+        services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
+                                  port=listener_conf.port, config=config, controller=self.controller,
+                                  replicas=self.replicas, clock=self.clock)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self.replicas.start(tg)
+                self.replicas.purge_unknown((t.name, p) for t in self.controller.image.topics.values()
+                                            for p in t.partitions)
+                listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
+                                         max_connections=config["max.connections"])
+                host, port = await listener.start(listener_conf.host, listener_conf.port)
+                advertised = config.advertised_listeners[0]
+                services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
+                services.port = advertised.port or port
+                print(f"strom: broker ready on {host}:{port} (node {self.node_id}, cluster {cluster_id}, "
+                      f"data {data_dir})", flush=True)
+                await self._stop.wait()
+                log.info("shutting down")
+                await listener.stop()
+                raise _Shutdown
+        except* _Shutdown:
+            pass
+        finally:
+            self.replicas.close()
+            self.log_manager.shutdown()
+            self.metadata_log.close()
+        log.info("stopped cleanly")
+        return 0
+
+
+def run(config: BrokerConfig) -> int:
+    """Run a node until SIGTERM/SIGINT; returns the process exit code."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(Node(config).serve())
+    return uvloop.run(Node(config).serve())

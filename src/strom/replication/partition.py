@@ -1,0 +1,77 @@
+"""Partition: one replica of a topic partition hosted by this broker.
+
+Single-node for now: this broker is the leader, the ISR is itself, and the
+high watermark follows the log end offset after every append.  The
+replication issue adds follower state, ISR changes and the leader epoch cache
+here without changing the interface the handlers use.
+
+Owned by the ReplicaManager on the event loop.  Fetchers waiting for data
+(long poll) park a future in ``_waiters``; every append wakes them.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from strom.records.batch import BatchHeader
+from strom.storage.log import AppendResult, Log
+
+
+@dataclass
+class ReadResult:
+    records: bytes
+    high_watermark: int
+    last_stable_offset: int
+    log_start_offset: int
+
+
+class Partition:
+    def __init__(self, topic: str, index: int, topic_id: uuid.UUID, log: Log, *, leader_id: int,
+                 leader_epoch: int = 0) -> None:
+        self.topic = topic
+        self.index = index
+        self.topic_id = topic_id
+        self.log = log
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.high_watermark
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
+    def append(self, data: bytes, headers: list[BatchHeader], now_ms: int) -> AppendResult:
+        result = self.log.append(data, headers, now_ms=now_ms)
+        self.log.high_watermark = self.log.log_end_offset
+        if not result.duplicate:
+            self._wake()
+        return result
+
+    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool, read_committed: bool) -> ReadResult:
+        hw = self.log.high_watermark
+        data = self.log.read(offset, max_bytes, max_offset=hw, min_one_batch=min_one_batch)
+        return ReadResult(data, hw, hw, self.log.log_start_offset)
+
+    def add_waiter(self, fut: asyncio.Future[None]) -> None:
+        self._waiters.append(fut)
+
+    def remove_waiter(self, fut: asyncio.Future[None]) -> None:
+        try:
+            self._waiters.remove(fut)
+        except ValueError:
+            pass
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)

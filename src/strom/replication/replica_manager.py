@@ -1,0 +1,175 @@
+"""ReplicaManager: the partitions this broker hosts, and the background log work.
+
+Owns every ``Partition`` (on the event loop).  The node wires it to metadata
+changes (``ensure_partition`` / ``remove_topic`` / ``update_config``).  It runs
+the log's blocking work on worker threads, never on the loop:
+
+* flush: after an append, a log whose ``flush.messages``/``flush.ms`` policy is
+  due gets one fsync on a worker (appends that arrive meanwhile are covered
+  by the next one: many appends, one fsync); a periodic check covers flush.ms.
+* retention: every ``log.retention.check.interval.ms`` each log gives up its
+  expired segments; their files are renamed at once and unlinked on a worker
+  after ``file.delete.delay.ms``.
+* topic deletion: the partition directory is renamed at once and removed on a worker.
+
+Every task it starts belongs to the TaskGroup handed to ``start``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from strom.replication.partition import Partition
+from strom.storage.log import Log
+from strom.storage.log_config import LogConfig
+from strom.storage.log_manager import LogManager
+from strom.util.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class ReplicaManager:
+    def __init__(self, log_manager: LogManager, node_id: int, clock: Clock, *,
+                 retention_check_interval_ms: int = 300_000, flush_check_interval_ms: int = 1000) -> None:
+        self.logs = log_manager
+        self.node_id = node_id
+        self.clock = clock
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self._retention_interval = retention_check_interval_ms / 1000
+        self._flush_interval = flush_check_interval_ms / 1000
+        self._flushing: set[int] = set()  # id() of logs with a flush in progress
+        self._tg: asyncio.TaskGroup | None = None
+
+    # ------------------------------------------------------------------ lookup
+    def get(self, topic: str, partition: int) -> Partition | None:
+        return self.partitions.get((topic, partition))
+
+    # ------------------------------------------------------------------ metadata wiring
+    def ensure_partition(self, topic: str, topic_id: uuid.UUID, index: int, config: LogConfig, *,
+                         leader_id: int, leader_epoch: int) -> Partition:
+        part = self.partitions.get((topic, index))
+        if part is None:
+            the_log = self.logs.get(topic, index) or self.logs.create(topic, index, config)
+            part = Partition(topic, index, topic_id, the_log, leader_id=leader_id, leader_epoch=leader_epoch)
+            self.partitions[(topic, index)] = part
+        else:
+            part.leader_id, part.leader_epoch = leader_id, leader_epoch
+        return part
+
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        for (name, _), part in self.partitions.items():
+            if name == topic:
+                part.log.update_config(config)
+
+    def remove_topic(self, topic: str) -> None:
+        for key in [k for k in self.partitions if k[0] == topic]:
+            part = self.partitions.pop(key)
+            part._wake()
+            path = self.logs.delete(topic, key[1])
+            if path is not None:
+                self._spawn(asyncio.to_thread(shutil.rmtree, path, True))
+
+    def purge_unknown(self, known: Iterable[tuple[str, int]]) -> None:
+        """Delete local logs of partitions that metadata no longer has (deleted while we were down)."""
+        known = set(known)
+        for the_log in list(self.logs.logs()):
+            key = (the_log.topic, the_log.partition)
+            if key not in known:
+                log.info("deleting log %s-%d: its topic no longer exists", *key)
+                path = self.logs.delete(*key)
+                if path is not None:
+                    self._spawn(asyncio.to_thread(shutil.rmtree, path, True))
+
+    # ------------------------------------------------------------------ appends and waits
+    def after_append(self, part: Partition) -> None:
+        """Called by the produce path: start a flush if the log's policy says so."""
+        if part.log.needs_flush(self.clock.now_ms()):
+            self._start_flush(part.log)
+
+    async def wait_for_data(self, parts: list[Partition], timeout_s: float) -> None:
+        """Return when any of ``parts`` gets an append, or after ``timeout_s``."""
+        if timeout_s <= 0 or not parts:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        for p in parts:
+            p.add_waiter(fut)
+        handle = loop.call_later(timeout_s, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            for p in parts:
+                p.remove_waiter(fut)
+
+    # ------------------------------------------------------------------ background work
+    def start(self, tg: asyncio.TaskGroup) -> None:
+        self._tg = tg
+        tg.create_task(self._flush_loop())
+        tg.create_task(self._retention_loop())
+
+    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        if self._tg is None:
+            coro.close()
+            return
+        self._tg.create_task(coro)
+
+    def _start_flush(self, the_log: Log) -> None:
+        if id(the_log) in self._flushing or self._tg is None:
+            return
+        self._flushing.add(id(the_log))
+        self._spawn(self._flush(the_log))
+
+    async def _flush(self, the_log: Log) -> None:
+        try:
+            plan = the_log.flush_plan()
+            if plan is not None:
+                offset = await asyncio.to_thread(plan)
+                the_log.flush_done(offset)
+        except Exception:
+            log.exception("flush of %s-%d failed", the_log.topic, the_log.partition)
+        finally:
+            self._flushing.discard(id(the_log))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            now = self.clock.now_ms()
+            for part in list(self.partitions.values()):
+                if part.log.needs_flush(now):
+                    self._start_flush(part.log)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._retention_interval)
+            self.enforce_retention()
+
+    def enforce_retention(self) -> None:
+        now = self.clock.now_ms()
+        for part in list(self.partitions.values()):
+            try:
+                segments = part.log.segments_to_delete(now)
+                if not segments:
+                    continue
+                delay = part.log.config.file_delete_delay_ms / 1000
+                removed = part.log.remove_segments(segments)
+                log.info("retention: deleted %d segment(s) of %s-%d; log start offset now %d",
+                         len(segments), part.topic, part.index, part.log.log_start_offset)
+                self._spawn(self._delete_later(removed, delay))
+            except Exception:
+                log.exception("retention of %s-%d failed", part.topic, part.index)
+
+    async def _delete_later(self, removed, delay: float) -> None:  # type: ignore[no-untyped-def]
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for seg in removed:
+            await asyncio.to_thread(seg.delete_files)
+
+    def close(self) -> None:
+        self.partitions.clear()
+
+

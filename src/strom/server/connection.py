@@ -1,0 +1,139 @@
+"""One client connection: frame decoding, in-order request processing, flow control.
+
+Ownership: a ``KafkaConnection`` is created by the listener on the event loop
+and owned by it.  Frames are decoded with a size-bounded ``FrameBuffer``
+(``socket.request.max.bytes``; a larger frame closes the connection before
+anything is allocated for it).  Requests are processed one at a time in
+arrival order by the connection's task, which belongs to the server's
+TaskGroup — like Kafka, which handles one request per connection at a time,
+so responses always leave in request order.
+
+Backpressure: reading pauses while more than ``_MAX_QUEUED`` frames wait, and
+the task waits for the transport to drain when writing is paused.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from strom.protocol.framing import FrameBuffer, FrameTooLarge
+
+log = logging.getLogger(__name__)
+
+_MAX_QUEUED = 64
+
+
+class CloseConnection(Exception):
+    """Raised by the dispatcher to close the connection (Kafka's answer to bad input)."""
+
+
+Dispatch = Callable[["KafkaConnection", bytes], Awaitable[bytes | None]]
+
+
+class KafkaConnection(asyncio.BufferedProtocol):
+    def __init__(self, dispatch: Dispatch, spawn: Callable[[Any], Any], max_frame_bytes: int,
+                 on_close: Callable[["KafkaConnection"], None]) -> None:
+        self._dispatch = dispatch
+        self._spawn = spawn
+        self._on_close = on_close
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._buffer = FrameBuffer(max_frame_bytes)
+        self._wakeup: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._closed = False
+        self._reading_paused = False
+        self.transport: asyncio.Transport | None = None
+        self.peer_host = "unknown"
+        self.peer_port = 0
+
+    # -------------------------------------------------------------- protocol callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer_host, self.peer_port = peer[0], peer[1]
+        self._spawn(self._run())
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._buffer.buffer_updated(nbytes)
+        try:
+            for frame in self._buffer.frames():
+                self._frames.append(frame)
+        except FrameTooLarge as exc:
+            log.warning("closing connection from %s:%s: %s", self.peer_host, self.peer_port, exc)
+            self.close()
+            return
+        if self._frames:
+            if len(self._frames) >= _MAX_QUEUED and not self._reading_paused and self.transport:
+                self._reading_paused = True
+                self.transport.pause_reading()
+            self._wake()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    # -------------------------------------------------------------- request loop
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None and not self._closed:
+            self._closed = True
+            self.transport.close()
+            self._wake()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._closed:
+                if not self._frames:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                frame = self._frames.popleft()
+                if self._reading_paused and len(self._frames) < _MAX_QUEUED // 2 and self.transport:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+                try:
+                    response = await self._dispatch(self, frame)
+                except CloseConnection as exc:
+                    log.info("closing connection from %s:%s: %s", self.peer_host, self.peer_port, exc)
+                    self.close()
+                    return
+                if response is not None and not self._closed and self.transport is not None:
+                    self.transport.write(response)
+                    if self._drained is not None and not self._drained.done():
+                        await self._drained
+        except asyncio.CancelledError:
+            self.close()
+            raise
+        except Exception:
+            log.exception("unexpected error on connection from %s:%s; closing it", self.peer_host, self.peer_port)
+            self.close()

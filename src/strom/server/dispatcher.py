@@ -1,0 +1,62 @@
+"""Route a request frame to its handler and encode the answer.
+
+Kafka's answers to bad input, which we copy: an unknown API key, a version
+outside the served range (except ApiVersions), or a body that does not decode
+closes the connection; an ApiVersions request with an unsupported version gets
+UNSUPPORTED_VERSION with our ranges in a v0 response.  An exception escaping a
+handler is logged and closes that connection (the broker keeps serving others).
+"""
+from __future__ import annotations
+
+import logging
+
+from strom.errors import ErrorCode
+from strom.protocol import codec
+from strom.server.connection import CloseConnection, KafkaConnection
+from strom.server.context import BrokerServices, RequestContext
+from strom.server.registry import HANDLERS, advertised_versions
+
+log = logging.getLogger(__name__)
+
+API_VERSIONS = 18
+
+
+class Dispatcher:
+    def __init__(self, services: BrokerServices) -> None:
+        self.services = services
+
+    async def __call__(self, conn: KafkaConnection, frame: bytes) -> bytes | None:
+        try:
+            header, offset = codec.parse_request_header(frame)
+        except codec.DecodeError as exc:
+            raise CloseConnection(f"bad request header: {exc}") from None
+        handler = HANDLERS.get(header.api_key)
+        if handler is None:
+            raise CloseConnection(f"unknown API key {header.api_key}")
+        lo, hi = handler.VERSIONS
+        if not lo <= header.api_version <= hi:
+            if header.api_key == API_VERSIONS:
+                return self._unsupported_api_versions(header.correlation_id)
+            raise CloseConnection(f"unsupported version {header.api_version} of API {header.api_key}")
+        try:
+            request = codec.decode_request(header.api_key, header.api_version, frame, offset)
+        except codec.DecodeError as exc:
+            if header.api_key == API_VERSIONS:
+                return self._unsupported_api_versions(header.correlation_id)
+            raise CloseConnection(str(exc)) from None
+        ctx = RequestContext(header, conn, self.services)
+        result = await handler.handle(ctx, request)
+        if result is None:
+            return None
+        response = codec.build_response(header.api_key, header.api_version, result)
+        return codec.encode_response(header.correlation_id, response,
+                                     api_key=header.api_key, version=header.api_version)
+
+    @staticmethod
+    def _unsupported_api_versions(correlation_id: int) -> bytes:
+        response = codec.build_response(API_VERSIONS, 0, {
+            "error_code": ErrorCode.UNSUPPORTED_VERSION,
+            "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi}
+                         for k, lo, hi in advertised_versions()],
+        })
+        return codec.encode_response(correlation_id, response, api_key=API_VERSIONS, version=0)

@@ -1,0 +1,102 @@
+"""Fetch: v4-18 (consumers; replica fetches arrive with the replication issue).
+
+Per partition: read whole batches from the log as stored (no re-encoding),
+starting at the batch that holds ``fetch_offset``, up to the partition's
+``partition_max_bytes`` and the request's ``max_bytes`` (the first partition
+with data may exceed them by one batch so a consumer always progresses, like
+Kafka).  Long poll: when fewer than ``min_bytes`` are ready, the request parks
+until an append to one of its partitions or ``max_wait_ms``.
+
+Sessions (KIP-227) are not kept: every answer is a full response with
+session_id 0, which tells clients to keep sending full requests.
+isolation_level is accepted; with no transactions yet, the last stable offset
+equals the high watermark.  An empty partition carries empty records, not null.
+v13+ addresses topics by id.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from strom.errors import ErrorCode, KafkaError
+from strom.protocol.codec import millis
+from strom.replication.partition import Partition
+from strom.server.context import RequestContext
+
+API_KEY = 1
+VERSIONS = (4, 18)
+
+
+def _topic_key(topic: Any) -> tuple[str | None, Any]:
+    return getattr(topic, "topic", None), getattr(topic, "topic_id", None)
+
+
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    clock = broker.clock
+    image = broker.controller.image
+    replicas = broker.replicas
+    by_id = ctx.api_version >= 13
+    read_committed = getattr(request, "isolation_level", 0) == 1
+    max_wait_s = max(0, millis(request.max_wait)) / 1000
+    min_bytes = request.min_bytes
+    max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
+    deadline = clock.monotonic() + max_wait_s
+
+    # resolve the partitions once
+    plan: list[tuple[Any, str | None, list[tuple[Any, Partition | None, ErrorCode]]]] = []
+    for topic in request.topics:
+        name, topic_id = _topic_key(topic)
+        if by_id:
+            t = image.topics_by_id.get(topic_id)
+            name = t.name if t is not None else None
+        entries = []
+        for p in topic.partitions:
+            part = replicas.get(name, p.partition) if name is not None else None
+            if part is None:
+                code = ErrorCode.UNKNOWN_TOPIC_ID if by_id and name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                code = ErrorCode.NONE
+            entries.append((p, part, code))
+        plan.append((topic, name, entries))
+
+    while True:
+        total = 0
+        errors = False
+        responses = []
+        for topic, name, entries in plan:
+            parts_out = []
+            for p, part, code in entries:
+                if part is None:
+                    errors = True
+                    parts_out.append({"partition_index": p.partition, "error_code": code, "high_watermark": -1,
+                                      "last_stable_offset": -1, "log_start_offset": -1, "records": b""})
+                    continue
+                limit = min(p.partition_max_bytes, max_bytes - total)
+                try:
+                    if limit > 0 or total == 0:
+                        res = part.read(p.fetch_offset, max(limit, 0), min_one_batch=(total == 0),
+                                        read_committed=read_committed)
+                        records = res.records
+                    else:
+                        records = b""
+                        res = None
+                except KafkaError as exc:
+                    errors = True
+                    parts_out.append({"partition_index": p.partition, "error_code": exc.code,
+                                      "high_watermark": part.high_watermark,
+                                      "last_stable_offset": part.high_watermark,
+                                      "log_start_offset": part.log_start_offset, "records": b""})
+                    continue
+                total += len(records)
+                hw = part.high_watermark
+                parts_out.append({"partition_index": p.partition, "error_code": 0, "high_watermark": hw,
+                                  "last_stable_offset": hw, "log_start_offset": part.log_start_offset,
+                                  "aborted_transactions": [] if read_committed else None,
+                                  "preferred_read_replica": -1, "records": records})
+            responses.append({"topic": name or "", "topic_id": getattr(topic, "topic_id", None),
+                              "partitions": parts_out})
+        remaining = deadline - clock.monotonic()
+        if total >= min_bytes or errors or remaining <= 0 or ctx.connection.closed:
+            return {"throttle_time": 0, "error_code": 0, "session_id": 0, "responses": responses}
+        await replicas.wait_for_data([part for _, _, es in plan for _, part, _ in es if part is not None],
+                                     remaining)

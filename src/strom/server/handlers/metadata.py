@@ -1,0 +1,104 @@
+"""Metadata: v0-13.
+
+Behaviour: null topics (v1+) or an empty list in v0 means all topics; topics
+may be named or (v10+) given by id.  A named topic that does not exist is
+created when the request allows it (v4+ ``allow_auto_topic_creation``, always
+in v0-3) and ``auto.create.topics.enable`` is true, with ``num.partitions``
+and ``default.replication.factor`` — like Kafka, the answer for a just
+created topic is LEADER_NOT_AVAILABLE once, so the client asks again.
+Unknown topic ids get UNKNOWN_TOPIC_ID.  Authorized operations are not
+computed yet (-2147483648 = not requested/unknown).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from strom.controller.controller import validate_topic_name
+from strom.controller.image import TopicImage
+from strom.errors import ErrorCode, KafkaError
+from strom.server.context import RequestContext
+
+API_KEY = 3
+VERSIONS = (0, 13)
+_NO_OPS = -2147483648
+
+
+def topic_entry(topic: TopicImage, live: set[int]) -> dict[str, Any]:
+    return {
+        "error_code": 0,
+        "name": topic.name,
+        "topic_id": topic.topic_id,
+        "is_internal": topic.internal,
+        "partitions": [
+            {"error_code": 0 if p.leader in live else ErrorCode.LEADER_NOT_AVAILABLE,
+             "partition_index": p.partition, "leader_id": p.leader, "leader_epoch": p.leader_epoch,
+             "replica_nodes": list(p.replicas), "isr_nodes": list(p.isr),
+             "offline_replicas": [r for r in p.replicas if r not in live]}
+            for p in sorted(topic.partitions.values(), key=lambda p: p.partition)],
+        "topic_authorized_operations": _NO_OPS,
+    }
+
+
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    controller = broker.controller
+    image = controller.image
+    live = set(controller.live_brokers)
+    version = ctx.api_version
+    allow_create = getattr(request, "allow_auto_topic_creation", True) and broker.config["auto.create.topics.enable"]
+    requested = request.topics
+    topics: list[dict[str, Any]] = []
+    if requested is None or (version == 0 and not requested):
+        topics = [topic_entry(t, live) for t in image.topics.values()]
+    else:
+        to_create = []
+        for req in requested:
+            name = req.name
+            topic_id = getattr(req, "topic_id", None)
+            if name is None and topic_id is not None and topic_id.int != 0:
+                topic = image.topics_by_id.get(topic_id)
+                if topic is None:
+                    topics.append({"error_code": ErrorCode.UNKNOWN_TOPIC_ID, "name": None, "topic_id": topic_id,
+                                   "partitions": [], "topic_authorized_operations": _NO_OPS})
+                else:
+                    topics.append(topic_entry(topic, live))
+                continue
+            topic = image.topics.get(name) if name is not None else None
+            if topic is not None:
+                topics.append(topic_entry(topic, live))
+                continue
+            try:
+                validate_topic_name(name)
+            except KafkaError:
+                topics.append({"error_code": ErrorCode.INVALID_TOPIC_EXCEPTION, "name": name,
+                               "partitions": [], "topic_authorized_operations": _NO_OPS})
+                continue
+            if allow_create and not name.startswith("__"):
+                to_create.append(name)
+                topics.append({"error_code": ErrorCode.LEADER_NOT_AVAILABLE, "name": name,
+                               "partitions": [], "topic_authorized_operations": _NO_OPS})
+            else:
+                topics.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name,
+                               "partitions": [], "topic_authorized_operations": _NO_OPS})
+        if to_create:
+            results = await controller.create_topics(
+                [{"name": n, "num_partitions": -1, "replication_factor": -1} for n in to_create])
+            created = {r.name: r for r in results}
+            for entry in topics:
+                r = created.get(entry.get("name"))
+                if r is None:
+                    continue
+                if r.error_code == ErrorCode.NONE or r.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
+                    topic = controller.image.topics.get(r.name)
+                    if topic is not None:
+                        entry.update(topic_entry(topic, live))
+                else:
+                    entry["error_code"] = r.error_code
+    return {
+        "throttle_time": 0,
+        "brokers": [{"node_id": broker.node_id, "host": broker.host, "port": broker.port, "rack": broker.rack}],
+        "cluster_id": broker.cluster_id,
+        "controller_id": broker.node_id,
+        "topics": topics,
+        "cluster_authorized_operations": _NO_OPS,
+    }

@@ -1,0 +1,88 @@
+"""Produce: v3-13 (v0-2 advertised but rejected, as Kafka 4 does).
+
+Per partition: validate the batches' headers only (magic 2, sizes, CRC-32C,
+``max.message.bytes``), run the idempotent-producer checks, append the bytes
+as received (compressed batches stay compressed) and answer with the base
+offset.  acks=0 sends no response; acks=1 and acks=-1 answer after the local
+append (one replica: the ISR is this broker).  A topic that does not exist is
+created first when ``auto.create.topics.enable`` is true.  v13 addresses
+topics by id.  Transactions are not supported yet: a transactional batch is
+answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the transactions issue lifts this).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from strom.errors import ErrorCode, KafkaError
+from strom.records.batch import validate_batches
+from strom.server.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+API_KEY = 0
+VERSIONS = (3, 13)
+ADVERTISED_MIN = 0
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> dict[str, Any]:
+    return {"index": index, "error_code": code, "base_offset": -1, "log_append_time": -1,
+            "log_start_offset": -1, "error_message": message}
+
+
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
+    broker = ctx.broker
+    replicas = broker.replicas
+    controller = broker.controller
+    acks = request.acks
+    by_id = ctx.api_version >= 13
+    now = broker.clock.now_ms()
+    responses = []
+    for topic_data in request.topic_data:
+        if by_id:
+            topic = controller.image.topics_by_id.get(topic_data.topic_id)
+            name = topic.name if topic is not None else None
+        else:
+            name = topic_data.name
+            if name not in controller.image.topics and broker.config["auto.create.topics.enable"]:
+                await _auto_create(ctx, name)
+        parts = []
+        for pdata in topic_data.partition_data:
+            index = pdata.index
+            if acks not in (0, 1, -1):
+                parts.append(_error(index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            part = replicas.get(name, index) if name is not None else None
+            if part is None:
+                code = ErrorCode.UNKNOWN_TOPIC_ID if by_id and name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                parts.append(_error(index, code))
+                continue
+            try:
+                records = pdata.records
+                if not records:
+                    raise KafkaError("empty record set", ErrorCode.INVALID_RECORD)
+                headers = validate_batches(records, max_batch_bytes=part.log.config.max_message_bytes)
+                if request.transactional_id is not None or any(h.is_transactional for h in headers):
+                    raise KafkaError("transactions are not supported yet", ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                result = part.append(records, headers, now)
+            except KafkaError as exc:
+                parts.append(_error(index, exc.code, exc.message))
+                continue
+            replicas.after_append(part)
+            parts.append({"index": index, "error_code": 0, "base_offset": result.first_offset,
+                          "log_append_time": result.log_append_time,
+                          "log_start_offset": result.log_start_offset})
+        responses.append({"name": name or "", "topic_id": getattr(topic_data, "topic_id", None),
+                          "partition_responses": parts})
+    if acks == 0:
+        return None
+    return {"responses": responses, "throttle_time": 0}
+
+
+async def _auto_create(ctx: RequestContext, name: str) -> None:
+    if not name or name.startswith("__"):
+        return
+    try:
+        await ctx.broker.controller.create_topics([{"name": name, "num_partitions": -1, "replication_factor": -1}])
+    except KafkaError as exc:  # invalid names end up as UNKNOWN_TOPIC_OR_PARTITION per partition
+        log.debug("auto-creation of %r failed: %s", name, exc)

@@ -1,0 +1,46 @@
+"""The handler registry: one module per Kafka API, found in ``strom.server.handlers``.
+
+A handler module declares ``API_KEY``, ``VERSIONS = (min, max)`` (the versions it
+decodes and serves), optionally ``ADVERTISED_MIN`` (a lower minimum to advertise,
+as Kafka does for Produce), and ``async def handle(ctx, request) -> dict | None``
+returning the response as a plain dict (built into the version's schema by the
+codec) or None for no response (Produce with acks=0).  ApiVersions is computed
+from this registry, so an API exists exactly when its module does.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from strom.protocol.codec import supported_range
+from strom.server import handlers as _handlers_pkg
+
+
+def _discover() -> dict[int, ModuleType]:
+    found: dict[int, ModuleType] = {}
+    for info in pkgutil.iter_modules(_handlers_pkg.__path__):
+        module = importlib.import_module(f"{_handlers_pkg.__name__}.{info.name}")
+        key = getattr(module, "API_KEY", None)
+        if key is None:
+            continue
+        if key in found:
+            raise RuntimeError(f"two handlers for API key {key}: {found[key].__name__}, {module.__name__}")
+        lo, hi = module.VERSIONS
+        codec = supported_range(key)
+        if codec is None or lo < codec[0] or hi > codec[1]:
+            raise RuntimeError(f"{module.__name__} serves v{lo}-{hi} but the codec has {codec}")
+        found[key] = module
+    return found
+
+
+HANDLERS: dict[int, ModuleType] = _discover()
+
+
+def advertised_versions() -> list[tuple[int, int, int]]:
+    """(api_key, min_version, max_version) for every API we serve, sorted by key."""
+    out = []
+    for key, module in sorted(HANDLERS.items()):
+        lo, hi = module.VERSIONS
+        out.append((key, getattr(module, "ADVERTISED_MIN", lo), hi))
+    return out

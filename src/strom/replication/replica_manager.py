@@ -53,11 +53,12 @@ class ReplicaManager:
                          leader_id: int, leader_epoch: int) -> Partition:
         part = self.partitions.get((topic, index))
         if part is None:
-            the_log = self.logs.get(topic, index) or self.logs.create(topic, index, config)
+            the_log = self.logs.create(topic, index, config)  # opens or reuses the local log
             part = Partition(topic, index, topic_id, the_log, leader_id=leader_id, leader_epoch=leader_epoch)
             self.partitions[(topic, index)] = part
         else:
             part.leader_id, part.leader_epoch = leader_id, leader_epoch
+            part.log.update_config(config)
         return part
 
     def update_config(self, topic: str, config: LogConfig) -> None:

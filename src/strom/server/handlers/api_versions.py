@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from strom.server.context import RequestContext
-from strom.server.registry import advertised_versions
 
 API_KEY = 18
 VERSIONS = (0, 4)
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    from strom.server.registry import advertised_versions  # the registry imports this module
+
     return {
         "error_code": 0,
         "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, lo, hi in advertised_versions()],

@@ -1,0 +1,126 @@
+"""LogManager: every partition log in the data directory, and Kafka's checkpoint files.
+
+Files in the data directory (Kafka's formats):
+* ``recovery-point-offset-checkpoint`` and ``log-start-offset-checkpoint``:
+  a version line ``0``, a count line, then ``<topic> <partition> <offset>`` lines;
+  written atomically (temp file + rename).
+* ``.kafka_cleanshutdown``: present after a clean shutdown; ``load`` removes it
+  and skips the recovery scan when it was there.
+
+Only the first of ``log.dirs`` is used for now (JBOD comes later).  Owned by
+the event-loop thread; directory removal is handed back to the caller for a
+worker thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from strom.storage.log import Log, parse_partition_dir
+from strom.storage.log_config import LogConfig
+from strom.util.clock import Clock
+
+log = logging.getLogger(__name__)
+
+RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
+CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
+
+
+def read_checkpoint(path: Path) -> dict[tuple[str, int], int]:
+    out: dict[tuple[str, int], int] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return out
+    try:
+        count = int(lines[1])
+        for line in lines[2:2 + count]:
+            topic, part, offset = line.split()
+            out[(topic, int(part))] = int(offset)
+    except (IndexError, ValueError):
+        log.warning("ignoring malformed checkpoint file %s", path)
+        return {}
+    return out
+
+
+def write_checkpoint(path: Path, values: dict[tuple[str, int], int]) -> None:
+    lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class LogManager:
+    def __init__(self, data_dirs: list[Path], default_config: LogConfig, *, clock: Clock,
+                 exclude: Iterable[str] = ()) -> None:
+        self.dir = Path(data_dirs[0])
+        self.default_config = default_config
+        self.clock = clock
+        self.exclude = set(exclude)
+        self._logs: dict[tuple[str, int], Log] = {}
+        self.was_clean = False
+
+    def load(self) -> list[Path]:
+        """Open every partition log (recovering after a crash); returns leftover ``-delete``
+        directories for the caller to remove on a worker thread."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        marker = self.dir / CLEAN_SHUTDOWN
+        self.was_clean = marker.exists()
+        recovery = read_checkpoint(self.dir / RECOVERY_CHECKPOINT)
+        starts = read_checkpoint(self.dir / LOG_START_CHECKPOINT)
+        leftovers = []
+        for d in sorted(self.dir.iterdir()):
+            if not d.is_dir() or d.name in self.exclude:
+                continue
+            if d.name.endswith("-delete"):
+                leftovers.append(d)
+                continue
+            key = parse_partition_dir(d.name)
+            if key is None:
+                continue
+            self._logs[key] = Log(d, self.default_config, clock=self.clock, clean=self.was_clean,
+                                  recovery_point=recovery.get(key, 0), log_start_offset=starts.get(key))
+        marker.unlink(missing_ok=True)
+        return leftovers
+
+    def get(self, topic: str, partition: int) -> Log | None:
+        return self._logs.get((topic, partition))
+
+    def create(self, topic: str, partition: int, config: LogConfig) -> Log:
+        existing = self._logs.get((topic, partition))
+        if existing is not None:
+            existing.update_config(config)
+            return existing
+        the_log = Log(self.dir / f"{topic}-{partition}", config, clock=self.clock)
+        self._logs[(topic, partition)] = the_log
+        return the_log
+
+    def delete(self, topic: str, partition: int) -> Path | None:
+        the_log = self._logs.pop((topic, partition), None)
+        return the_log.delete() if the_log is not None else None
+
+    def logs(self) -> list[Log]:
+        return list(self._logs.values())
+
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        for (name, _), the_log in self._logs.items():
+            if name == topic:
+                the_log.update_config(config)
+
+    def write_checkpoints(self) -> None:
+        write_checkpoint(self.dir / RECOVERY_CHECKPOINT, {k: l.recovery_point for k, l in self._logs.items()})
+        write_checkpoint(self.dir / LOG_START_CHECKPOINT, {k: l.log_start_offset for k, l in self._logs.items()})
+
+    def shutdown(self) -> None:
+        """Flush and close every log, write checkpoints, then the clean-shutdown marker."""
+        for the_log in self._logs.values():
+            the_log.sync_all()
+            the_log.close()
+        self.write_checkpoints()
+        (self.dir / CLEAN_SHUTDOWN).touch()

@@ -178,18 +178,22 @@ def _to_datetime(v: Any) -> Any:
     return datetime.datetime.fromtimestamp(v / 1000, tz=_UTC)
 
 
+def _tuple_or_none(v: Any) -> Any:
+    return None if v is None else tuple(v)
+
+
 def _identity(v: Any) -> Any:
     return v
 
 
 def _entity_of(tp: Any) -> tuple[type | None, bool]:
     """(entity class, is_array) for a field type, or (None, is_array) for primitives."""
-    is_array = typing.get_origin(tp) is tuple
-    if is_array:
-        tp = typing.get_args(tp)[0]
     if typing.get_origin(tp) in (UnionType, typing.Union):
         args = [a for a in typing.get_args(tp) if a is not NoneType]
         tp = args[0] if len(args) == 1 else tp
+    is_array = typing.get_origin(tp) is tuple
+    if is_array:
+        tp = typing.get_args(tp)[0]
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return tp, is_array
     return None, is_array
@@ -219,7 +223,7 @@ def _plan(cls: type) -> tuple[_FieldPlan, ...]:
         nullable = typing.get_origin(tp) in (UnionType, typing.Union) and NoneType in typing.get_args(tp)
         if entity is not None:
             if is_array:
-                convert = (lambda e: lambda vs: tuple(build(e, v) for v in vs))(entity)
+                convert = (lambda e: lambda vs: None if vs is None else tuple(build(e, v) for v in vs))(entity)
             else:
                 convert = (lambda e: lambda v: None if v is None else build(e, v))(entity)
         elif kafka_type == "error_code":
@@ -229,7 +233,7 @@ def _plan(cls: type) -> tuple[_FieldPlan, ...]:
         elif kafka_type == "datetime_i64":
             convert = _to_datetime
         elif is_array:
-            convert = tuple
+            convert = _tuple_or_none
         else:
             convert = _identity
         if f.default is not dataclasses.MISSING:

@@ -80,3 +80,21 @@ def test_truncated_request_is_a_decode_error():
 def test_garbage_header_is_a_decode_error():
     with pytest.raises(codec.DecodeError):
         codec.parse_request_header(b"\x00\x03")
+
+
+def test_every_served_response_builds_from_an_empty_dict():
+    """Defaults exist for every field of every version we serve, so handlers can omit fields."""
+    from strom.server.registry import HANDLERS
+    for key, module in HANDLERS.items():
+        lo, hi = module.VERSIONS
+        for version in range(lo, hi + 1):
+            resp = codec.build_response(key, version, {})
+            codec.encode_response(1, resp, api_key=key, version=version)
+
+
+def test_nullable_nested_arrays_are_built():
+    resp = codec.build_response(19, 7, {"topics": [{"name": "t", "error_code": 0, "configs": [
+        {"name": "retention.ms", "value": "1", "read_only": False, "config_source": 5, "is_sensitive": False}]}]})
+    assert resp.topics[0].configs[0].name == "retention.ms"
+    resp = codec.build_response(19, 7, {"topics": [{"name": "t", "error_code": 0, "configs": None}]})
+    assert resp.topics[0].configs is None

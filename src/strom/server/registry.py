@@ -44,3 +44,18 @@ def advertised_versions() -> list[tuple[int, int, int]]:
         lo, hi = module.VERSIONS
         out.append((key, getattr(module, "ADVERTISED_MIN", lo), hi))
     return out
+
+
+def compatibility_rows() -> list[str]:
+    """Markdown rows ``| key | ApiName | min–max |`` for docs/compatibility.md (checked by a test)."""
+    rows = []
+    for key, lo, hi in advertised_versions():
+        name = "".join(part.capitalize() for part in HANDLERS[key].__name__.rsplit(".", 1)[1].split("_"))
+        served = HANDLERS[key].VERSIONS
+        note = f" (v{lo}–{served[0] - 1} advertised but rejected, as Kafka 4 does)" if lo < served[0] else ""
+        rows.append(f"| {key} | {name} | {lo}–{hi}{note} |")
+    return rows
+
+
+if __name__ == "__main__":  # python -m strom.server.registry: print the table rows
+    print("\n".join(compatibility_rows()))

@@ -4,8 +4,8 @@ Behaviour: null topics (v1+) or an empty list in v0 means all topics; topics
 may be named or (v10+) given by id.  A named topic that does not exist is
 created when the request allows it (v4+ ``allow_auto_topic_creation``, always
 in v0-3) and ``auto.create.topics.enable`` is true, with ``num.partitions``
-and ``default.replication.factor`` — like Kafka, the answer for a just
-created topic is LEADER_NOT_AVAILABLE once, so the client asks again.
+and ``default.replication.factor``; the topic is created synchronously, so
+the answer already describes it (Kafka answers LEADER_NOT_AVAILABLE first).
 Unknown topic ids get UNKNOWN_TOPIC_ID.  Authorized operations are not
 computed yet (-2147483648 = not requested/unknown).
 """

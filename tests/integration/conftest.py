@@ -1,9 +1,19 @@
 """Real Strom processes for end-to-end tests.
 
-``StromProcess`` starts ``strom serve --listen 127.0.0.1:0`` on a temp data
-dir, reads the bound port from the ready line, and stops it with SIGTERM
-(asserting a clean exit) or kill -9.  A restart reuses the same port so
-clients reconnect to the same bootstrap address.
+``Broker`` (also exported as ``StromProcess``) starts
+``strom serve --listen 127.0.0.1:0`` on a temp data dir and reads the bound
+port from the single ready line on stdout (never "find a free port, then
+bind").  Its stderr goes to a file under ``tmp_path``; when a test fails, the
+tail of every broker log the test started is attached to the report.
+
+``stop()`` sends SIGTERM and asserts a clean exit (code 0) within a few
+seconds; ``kill9()`` simulates a crash; ``restart()`` and ``start()`` after a
+stop keep the data dir and listen on the same port again, so clients keep
+their bootstrap address.  Teardown always kills whatever is still running.
+
+Fixtures: ``broker`` (a fresh broker per test), ``strom_factory`` (start
+brokers with overrides), ``module_broker`` (one broker shared by a module, for
+tests that only add uniquely named topics).
 """
 from __future__ import annotations
 
@@ -12,67 +22,110 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 STROM = Path(sys.executable).with_name("strom")
 READY = re.compile(r"broker ready on ([\d.]+):(\d+)")
+_BROKERS = pytest.StashKey[list]()
 
 
-class StromProcess:
+class Broker:
+    """One ``strom serve`` process.  Not thread-safe except ``restart`` racing client threads."""
+
     def __init__(self, data_dir: Path, log_path: Path, overrides: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
-        self.overrides = dict(overrides or {})
+        self.overrides = {k: str(v) for k, v in (overrides or {}).items()}
         self.port = 0
         self.proc: subprocess.Popen | None = None
+        self.ready_line = ""
+        self._log = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> "StromProcess":
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self) -> list[str]:
         cmd = [str(STROM), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
         for k, v in self.overrides.items():
             cmd += ["--override", f"{k}={v}"]
+        return cmd
+
+    def start(self, overrides: dict[str, object] | None = None, timeout: float = 30) -> "Broker":
+        """Start (or start again on the same port and data dir) and wait for the ready line."""
+        assert not self.alive, "already running"
+        self.overrides.update({k: str(v) for k, v in (overrides or {}).items()})
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True,
+        self._log.write(f"---- {' '.join(self.command())}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._log,
+                                     stdin=subprocess.DEVNULL, text=True,
                                      env={**os.environ, "PYTHONASYNCIODEBUG": os.environ.get("PYTHONASYNCIODEBUG", "")})
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = READY.search(line)
-            if m:
-                self.port = int(m.group(2))
-                return self
-        self.proc.kill()
-        raise AssertionError(f"strom did not become ready; log tail:\n{self.log_tail()}")
+        lines: list[str] = []
+        got_ready = threading.Event()
+        proc = self.proc
+
+        def read_stdout() -> None:  # also drains stdout for the process's lifetime
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if not got_ready.is_set() and READY.search(line):
+                    got_ready.set()
+            got_ready.set()
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        got_ready.wait(timeout)
+        ready = [m for m in map(READY.search, lines) if m]
+        if not ready:
+            self.proc.kill()
+            code = self.proc.wait()
+            raise AssertionError(f"strom did not print its ready line within {timeout}s (exit code {code}); "
+                                 f"stdout: {''.join(lines)!r}\nlog tail:\n{self.log_tail()}")
+        self.ready_line = next(line for line in lines if READY.search(line)).rstrip("\n")
+        port = int(ready[0].group(2))
+        assert self.port in (0, port), f"asked for port {self.port}, got {port}"
+        self.port = port
+        return self
 
     def stop(self, timeout: float = 10) -> int:
+        """SIGTERM; assert the process exits with code 0 within ``timeout``. Returns the exit code."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError(f"strom did not stop within {timeout}s of SIGTERM")
-        self._log.close()
+            self.proc.wait()
+            self._close_log()
+            raise AssertionError(f"strom did not stop within {timeout}s of SIGTERM; log tail:\n{self.log_tail()}")
+        self._close_log()
+        assert code == 0, f"strom exited with {code} after SIGTERM ({time.monotonic() - started:.1f}s); " \
+                          f"log tail:\n{self.log_tail()}"
         return code
 
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
-        self._log.close()
+        self._close_log()
 
-    def restart(self) -> "StromProcess":
-        assert self.stop() == 0
-        return self.start()
+    def restart(self, overrides: dict[str, object] | None = None) -> "Broker":
+        """Clean stop, then start again on the same port with the same data dir."""
+        self.stop()
+        return self.start(overrides)
+
+    def partition_dir(self, topic: str, partition: int = 0) -> Path:
+        return self.data_dir / f"{topic}-{partition}"
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -81,31 +134,69 @@ class StromProcess:
             return ""
 
     def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.alive:
             self.proc.kill()
             self.proc.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+StromProcess = Broker  # the earlier name
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for b in item.stash.get(_BROKERS, []):
+            report.sections.append((f"strom log {b.log_path.name} (tail)", b.log_tail(60)))
+    return report
 
 
 @pytest.fixture
-def strom_factory(tmp_path):
-    started: list[StromProcess] = []
+def strom_factory(request, tmp_path):
+    started: list[Broker] = request.node.stash.setdefault(_BROKERS, [])
 
-    def make(overrides: dict[str, object] | None = None) -> StromProcess:
+    def make(overrides: dict[str, object] | None = None) -> Broker:
         """Start a broker; ``overrides`` are Kafka property names and values."""
         n = len(started)
-        s = StromProcess(tmp_path / f"data{n}", tmp_path / f"strom{n}.log",
-                         {k: str(v) for k, v in (overrides or {}).items()})
-        started.append(s)
-        return s.start()
+        b = Broker(tmp_path / f"data{n}", tmp_path / f"strom{n}.log", overrides)
+        started.append(b)
+        return b.start()
 
     yield make
-    for s in started:
-        s.cleanup()
+    for b in started:
+        b.cleanup()
 
 
 @pytest.fixture
-def broker(strom_factory):
+def broker(strom_factory) -> Broker:
     return strom_factory()
+
+
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory):
+    """One broker for a whole module; tests must use unique topic names (see ``unique``)."""
+    d = tmp_path_factory.mktemp("module-broker")
+    b = Broker(d / "data", d / "strom.log").start()
+    yield b
+    b.cleanup()
+
+
+@pytest.fixture
+def shared_broker(request, module_broker) -> Broker:
+    """``module_broker``, with its log attached to this test's failure report."""
+    assert module_broker.alive, f"the module's broker died; log tail:\n{module_broker.log_tail()}"
+    request.node.stash.setdefault(_BROKERS, []).append(module_broker)
+    return module_broker
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1):

@@ -27,9 +27,11 @@ from strom.controller.controller import Controller
 from strom.controller.image import MetadataImage
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
 from strom.controller.records import (
-    BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord,
+    BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
 )
+from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
 from strom.replication.replica_manager import ReplicaManager
+from strom.replication.writer import LocalPartitionWriter
 from strom.server.context import BrokerServices
 from strom.server.dispatcher import Dispatcher
 from strom.server.listener import KafkaListener
@@ -66,12 +68,50 @@ def read_meta_properties(data_dir: Path, node_id: int) -> str:
     return cluster_id
 
 
+class ImageView:
+    """The coordinators' read-only view of topic metadata (the controller's current image)."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    def topic_partitions(self, name: str) -> int | None:
+        topic = self._controller.image.topics.get(name)
+        return len(topic.partitions) if topic is not None else None
+
+    def topic_id(self, name: str) -> uuid.UUID | None:
+        topic = self._controller.image.topics.get(name)
+        return topic.topic_id if topic is not None else None
+
+    def topic_name(self, topic_id: uuid.UUID) -> str | None:
+        topic = self._controller.image.topics_by_id.get(topic_id)
+        return topic.name if topic is not None else None
+
+    def topic_names(self) -> list[str]:
+        return list(self._controller.image.topics)
+
+
+def group_config(config: BrokerConfig) -> GroupConfig:
+    return GroupConfig(
+        num_partitions=config["offsets.topic.num.partitions"],
+        offsets_retention_ms=config["offsets.retention.minutes"] * 60_000,
+        initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
+        min_session_timeout_ms=config["group.min.session.timeout.ms"],
+        max_session_timeout_ms=config["group.max.session.timeout.ms"],
+        max_size=config["group.max.size"],
+        offset_metadata_max_bytes=config["offset.metadata.max.bytes"],
+        consumer_session_timeout_ms=config["group.consumer.session.timeout.ms"],
+        consumer_heartbeat_interval_ms=config["group.consumer.heartbeat.interval.ms"],
+        consumer_assignors=tuple(config["group.consumer.assignors"]),
+    )
+
+
 class Node:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.clock = SYSTEM_CLOCK
         self.node_id: int = config["node.id"]
         self._stop = asyncio.Event()
+        self.groups: GroupCoordinator | None = None
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
@@ -104,6 +144,33 @@ class Node:
                 elif record.resource_name in image.topics:
                     self.replicas.update_config(record.resource_name, self.log_config(record.resource_name))
         self._topic_names = {str(t.topic_id): t.name for t in image.topics.values()}
+        if self.groups is not None and any(isinstance(r, (PartitionRecord, RemoveTopicRecord, TopicRecord))
+                                           for r in records):
+            self.groups.on_topics_changed({t.name: len(t.partitions) for t in image.topics.values()})
+
+    async def _ensure_offsets_topic(self) -> None:
+        """Create ``__consumer_offsets`` on first start (Kafka creates it on the first FindCoordinator)."""
+        if OFFSETS_TOPIC in self.controller.image.topics:
+            return
+        rf = min(self.config["offsets.topic.replication.factor"], len(self.controller.live_brokers))
+        results = await self.controller.create_topics([{
+            "name": OFFSETS_TOPIC, "num_partitions": self.config["offsets.topic.num.partitions"],
+            "replication_factor": rf,
+            "configs": {"cleanup.policy": "compact",
+                        "segment.bytes": str(self.config["offsets.topic.segment.bytes"])}}])
+        if results[0].error_code:
+            raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {results[0].error_message}")
+
+    async def _expire_offsets_loop(self) -> None:
+        interval = self.config["offsets.retention.check.interval.ms"] / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                expired = await self.groups.expire_offsets()
+                if expired:
+                    log.info("expired %d committed offset(s)", expired)
+            except Exception:
+                log.exception("offset expiration failed")
 
     # ------------------------------------------------------------------ run
     async def serve(self) -> int:
@@ -140,6 +207,13 @@ class Node:
                 self.replicas.start(tg)
                 self.replicas.purge_unknown((t.name, p) for t in self.controller.image.topics.values()
                                             for p in t.partitions)
+                await self._ensure_offsets_topic()
+                self.groups = GroupCoordinator(LocalPartitionWriter(self.replicas), group_config(config),
+                                               self.clock, ImageView(self.controller), tg.create_task)
+                loaded = self.groups.load()
+                log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
+                services.groups = self.groups
+                tg.create_task(self._expire_offsets_loop())
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
                                          max_connections=config["max.connections"])
                 host, port = await listener.start(listener_conf.host, listener_conf.port)

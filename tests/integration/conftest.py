@@ -9,7 +9,8 @@ tail of every broker log the test started is attached to the report.
 ``stop()`` sends SIGTERM and asserts a clean exit (code 0) within a few
 seconds; ``kill9()`` simulates a crash; ``restart()`` and ``start()`` after a
 stop keep the data dir and listen on the same port again, so clients keep
-their bootstrap address.  Teardown always kills whatever is still running.
+their bootstrap address.  Teardown stops every broker still running with SIGTERM and
+fails the test if it does not exit cleanly, then kills whatever is left.
 
 Fixtures: ``broker`` (a fresh broker per test), ``strom_factory`` (start
 brokers with overrides), ``module_broker`` (one broker shared by a module, for
@@ -169,8 +170,23 @@ def strom_factory(request, tmp_path):
         return b.start()
 
     yield make
-    for b in started:
-        b.cleanup()
+    shutdown_all(started)
+
+
+def shutdown_all(brokers: list[Broker]) -> None:
+    """SIGTERM every broker still running and require a clean exit: every test doubles as a check
+    that shutdown works after what it did.  Always kills what is left."""
+    failures = []
+    for b in brokers:
+        try:
+            if b.alive:
+                b.stop()
+        except AssertionError as exc:
+            failures.append(f"{b.log_path.name}: {exc}")
+        finally:
+            b.cleanup()
+    if failures:
+        pytest.fail("unclean shutdown at teardown:\n" + "\n".join(failures), pytrace=False)
 
 
 @pytest.fixture
@@ -182,9 +198,11 @@ def broker(strom_factory) -> Broker:
 def module_broker(tmp_path_factory):
     """One broker for a whole module; tests must use unique topic names (see ``unique``)."""
     d = tmp_path_factory.mktemp("module-broker")
-    b = Broker(d / "data", d / "strom.log").start()
-    yield b
-    b.cleanup()
+    b = Broker(d / "data", d / "strom.log")
+    try:
+        yield b.start()
+    finally:
+        shutdown_all([b])
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from strom.protocol.codec import RequestHeader
 if TYPE_CHECKING:
     from strom.config import BrokerConfig
     from strom.controller.controller import Controller
+    from strom.coordinator.group.coordinator import GroupCoordinator
     from strom.replication.replica_manager import ReplicaManager
     from strom.server.connection import KafkaConnection
     from strom.util.clock import Clock
@@ -26,6 +27,7 @@ class BrokerServices:
     controller: "Controller"
     replicas: "ReplicaManager"
     clock: "Clock"
+    groups: "GroupCoordinator | None" = None
     rack: str | None = None
 
 

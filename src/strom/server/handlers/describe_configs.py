@@ -1,66 +1,115 @@
 """DescribeConfigs: v1-4.
 
-Resources: TOPIC (2) and BROKER (4; name "" or this node's id).  Null
-configuration_keys means every config; synonyms (v1+) and documentation and
-types (v3+) on request.  Sensitive values are null.  Other resource types
-(broker loggers, client metrics, groups) answer INVALID_REQUEST for now.
+Behaviour:
+- TOPIC (2): every topic config with its effective value and source (see
+  ``strom.server.topic_configs``).  An illegal name is INVALID_TOPIC_EXCEPTION,
+  a missing topic UNKNOWN_TOPIC_OR_PARTITION, per resource.
+- BROKER (4): name = this node's id describes every broker config with its
+  effective value; name "" describes the cluster-wide dynamic defaults only
+  (``kafka-configs --entity-default``), as Kafka does.  A non-numeric name or
+  another broker's id is INVALID_REQUEST (Kafka: "Unexpected broker id").
+- configuration_keys null or empty means every config, else only those named.
+  Configs marked ``internal`` are listed only when named or set on the topic.
+- include_synonyms (v1+) fills synonyms, else they are empty; v3+
+  include_documentation fills documentation and config_type.  Sensitive
+  (password) values are null, in synonyms too.
+- Versions: v1-v4 differ only in v3's documentation/config_type and v4's
+  flexible encoding.  v0 is not served (Kafka 4 removed it).
+
+Not implemented: BROKER_LOGGER (8), CLIENT_METRICS (16) and GROUP (32)
+resources answer INVALID_REQUEST; no authorization (every config visible);
+read_only is false for every broker config.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
+from strom.controller.controller import validate_topic_name
 from strom.controller.records import BROKER_RESOURCE, TOPIC_RESOURCE
-from strom.errors import ErrorCode
-from strom.server.context import RequestContext
-from strom.server.topic_configs import ConfigEntry, describe_broker_configs, describe_topic_configs
+from strom.errors import ErrorCode, KafkaError
+from strom.server.context import BrokerServices, RequestContext
+from strom.server.topic_configs import (
+    DYNAMIC_DEFAULT_BROKER_CONFIG, TOPIC_CONFIG, ConfigEntry, describe_broker_configs,
+    describe_topic_configs,
+)
 
 API_KEY = 32
 VERSIONS = (1, 4)
 
 
 def _render(entry: ConfigEntry, synonyms: bool, docs: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": entry.name, "value": None if entry.is_sensitive else entry.value,
+    sensitive = entry.is_sensitive
+    out: dict[str, Any] = {"name": entry.name, "value": None if sensitive else entry.value,
                            "read_only": entry.read_only, "config_source": entry.source,
-                           "is_sensitive": entry.is_sensitive, "synonyms": []}
+                           "is_sensitive": sensitive, "synonyms": [], "config_type": 0, "documentation": None}
     if synonyms:
-        out["synonyms"] = [{"name": n, "value": v, "source": s} for n, v, s in entry.synonyms]
+        chain = entry.synonyms or [(entry.name, entry.value, entry.source)]  # Kafka lists at least the config
+        out["synonyms"] = [{"name": n, "value": None if sensitive else v, "source": s} for n, v, s in chain]
     if docs:
         out["config_type"] = entry.config_type
         out["documentation"] = entry.documentation
     return out
 
 
+def _cluster_default_entries(broker: BrokerServices) -> list[ConfigEntry]:
+    """The dynamic cluster-wide broker defaults (resource name "")."""
+    known = {e.name: e for e in describe_broker_configs(broker)}
+    out = []
+    for name, value in sorted(broker.controller.image.broker_configs.get("", {}).items()):
+        base = known.get(name)
+        out.append(ConfigEntry(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG,
+                               is_sensitive=base.is_sensitive if base else False,
+                               synonyms=[(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG)],
+                               config_type=base.config_type if base else 0,
+                               documentation=base.documentation if base else None))
+    return out
+
+
+def _entries(broker: BrokerServices, resource_type: int, name: str) -> list[ConfigEntry]:
+    """Every config of one resource; KafkaError for a resource that cannot be described."""
+    if resource_type == TOPIC_RESOURCE:
+        validate_topic_name(name)
+        if broker.controller.topic(name) is None:
+            raise KafkaError(f"Topic '{name}' does not exist.", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return describe_topic_configs(broker, name)
+    if resource_type == BROKER_RESOURCE:
+        if name == "":
+            return _cluster_default_entries(broker)
+        if not name.lstrip("-").isdigit():
+            raise KafkaError(f"Broker id must be an integer, but it is: {name}", ErrorCode.INVALID_REQUEST)
+        if int(name) != broker.node_id:
+            raise KafkaError(f"Unexpected broker id, expected {broker.node_id} or empty string, but received {name}",
+                             ErrorCode.INVALID_REQUEST)
+        return describe_broker_configs(broker)
+    raise KafkaError(f"Unsupported resource type {resource_type} in DescribeConfigs", ErrorCode.INVALID_REQUEST)
+
+
+def _visible(entry: ConfigEntry, resource_type: int) -> bool:
+    table = TOPIC_CONFIGS if resource_type == TOPIC_RESOURCE else BROKER_CONFIGS
+    definition = table.get(entry.name)
+    return not getattr(definition, "internal", False) or entry.source == TOPIC_CONFIG
+
+
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     broker = ctx.broker
-    include_synonyms = getattr(request, "include_synonyms", False)
-    include_docs = getattr(request, "include_documentation", False)
+    include_synonyms = bool(getattr(request, "include_synonyms", False))
+    include_docs = bool(getattr(request, "include_documentation", False))
     results = []
     for res in request.resources:
         result: dict[str, Any] = {"resource_type": res.resource_type, "resource_name": res.resource_name,
-                                  "error_code": 0, "configs": []}
-        if res.resource_type == TOPIC_RESOURCE:
-            if broker.controller.topic(res.resource_name) is None:
-                result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                result["error_message"] = f"Topic {res.resource_name} does not exist"
-                results.append(result)
-                continue
-            entries = describe_topic_configs(broker, res.resource_name)
-        elif res.resource_type == BROKER_RESOURCE:
-            if res.resource_name not in ("", str(broker.node_id)):
-                result["error_code"] = ErrorCode.INVALID_REQUEST
-                result["error_message"] = f"unknown broker id {res.resource_name!r}"
-                results.append(result)
-                continue
-            entries = describe_broker_configs(broker)
-        else:
-            result["error_code"] = ErrorCode.INVALID_REQUEST
-            result["error_message"] = f"resource type {res.resource_type} is not supported"
+                                  "error_code": ErrorCode.NONE, "error_message": None, "configs": []}
+        try:
+            entries = _entries(broker, res.resource_type, res.resource_name)
+        except KafkaError as exc:
+            result["error_code"], result["error_message"] = exc.code, exc.message
             results.append(result)
             continue
-        keys = res.configuration_keys
-        if keys is not None:
-            wanted = set(keys)
+        if res.configuration_keys:
+            wanted = set(res.configuration_keys)
             entries = [e for e in entries if e.name in wanted]
+        else:
+            entries = [e for e in entries if _visible(e, res.resource_type)]
         result["configs"] = [_render(e, include_synonyms, include_docs) for e in entries]
         results.append(result)
     return {"throttle_time": 0, "results": results}

@@ -108,3 +108,18 @@ def test_list_offsets_earliest_latest_and_by_time(broker):
     assert found[0].offset == 5
     found = c.offsets_for_times([TopicPartition("times", 0, 9_999_999)], timeout=10)
     assert found[0].offset == -1  # no record that late: Kafka answers offset -1 (end)
+
+
+def test_dynamic_broker_configs(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    result(admin.create_topics([NewTopic("dyn", 1, 1)])["dyn"])
+    node = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("log.retention.ms", "123456", incremental_operation=AlterConfigOpType.SET)])
+    result(admin.incremental_alter_configs([node])[node])
+    topic = ConfigResource(ConfigResource.Type.TOPIC, "dyn")
+    assert result(admin.describe_configs([topic])[topic])["retention.ms"].value == "123456"
+    static = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("node.id", "5", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as exc:
+        result(admin.incremental_alter_configs([static])[static])
+    assert exc.value.args[0].name() == "INVALID_CONFIG"

@@ -35,6 +35,11 @@ _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_NAME = 249
 PRODUCER_ID_BLOCK = 1000
 MAX_PARTITIONS_PER_REQUEST = 100_000
+# Broker settings that may change at runtime (Kafka's DynamicLogConfig and friends): the broker-level
+# defaults of topic configs, plus connection limits.
+DYNAMIC_BROKER_CONFIGS = frozenset(
+    {syn for definition in TOPIC_CONFIGS.values() for syn in (definition.synonyms or ())}
+    | {"max.connections", "max.connections.per.ip", "log.retention.check.interval.ms"})
 
 Listener = Callable[[Sequence[MetadataRecord], MetadataImage], None]
 
@@ -202,7 +207,7 @@ class Controller:
         async with self._lock:
             topic = self.image.topics.get(name)
             if topic is None:
-                raise KafkaError(f"unknown topic '{name}'", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                raise KafkaError(f"The topic '{name}' does not exist.", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             current = len(topic.partitions)
             if count <= current:
                 code = ErrorCode.INVALID_PARTITIONS
@@ -218,8 +223,14 @@ class Controller:
                                      f"{len(assignments)} assignments provided.", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
                 for replicas in assignments:
                     if not replicas or any(b not in brokers for b in replicas):
-                        raise KafkaError(f"invalid replica assignment {list(replicas)}",
+                        raise KafkaError(f"invalid replica assignment {list(replicas)} (live brokers: {brokers})",
                                          ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                    if len(set(replicas)) != len(replicas):
+                        raise KafkaError(f"duplicate brokers in replica assignment {list(replicas)}",
+                                         ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                    if len(replicas) != rf:
+                        raise KafkaError(f"replica assignment {list(replicas)} has {len(replicas)} replicas; the "
+                                         f"topic's partitions have {rf}", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
                 plan = [list(r) for r in assignments]
             else:
                 plan = [[brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(current, count)]
@@ -231,10 +242,15 @@ class Controller:
             await self._commit(records)
 
     # ------------------------------------------------------------------ configs
+    def effective_broker_config(self) -> BrokerConfig:
+        """The static config overlaid with dynamic cluster-wide ("") then per-node overrides."""
+        dynamic = {**self.image.broker_configs.get("", {}), **self.image.broker_configs.get(str(self.node_id), {})}
+        return self.config.with_overrides(**dynamic) if dynamic else self.config
+
     def topic_config_values(self, name: str) -> dict[str, Any]:
-        """Effective typed topic config: broker defaults overlaid with the topic's overrides."""
+        """Effective typed topic config: broker defaults (static and dynamic) overlaid with the topic's overrides."""
         topic = self.image.topics.get(name)
-        values = dict(self.config.topic_defaults())
+        values = dict(self.effective_broker_config().topic_defaults())
         if topic is not None and topic.configs:
             values.update(validate_topic_configs(topic.configs))
         return values
@@ -273,6 +289,9 @@ class Controller:
         async with self._lock:
             current = self.image.broker_configs.get(broker, {})
             new = {} if replace else dict(current)
+            static = sorted(k for k in changes if k not in DYNAMIC_BROKER_CONFIGS)
+            if static:
+                raise KafkaError(f"Cannot update these configs dynamically: {static}", ErrorCode.INVALID_CONFIG)
             for key, value in changes.items():
                 if value is None:
                     new.pop(key, None)

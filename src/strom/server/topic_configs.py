@@ -57,8 +57,11 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
     if overrides is None:
         image_topic = broker.controller.topic(topic)
         overrides = image_topic.configs if image_topic is not None else {}
-    defaults = broker.config.topic_defaults()
+    defaults = broker.controller.effective_broker_config().topic_defaults()
     explicit = broker.config.explicit()
+    dynamic = broker.controller.image.broker_configs
+    node_dynamic = dynamic.get(str(broker.node_id), {})
+    cluster_dynamic = dynamic.get("", {})
     out = []
     for name, definition in sorted(TOPIC_CONFIGS.items()):
         sensitive = getattr(definition, "type", "") == "password"
@@ -68,12 +71,16 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
         if name in overrides:
             synonyms.append((name, overrides[name], TOPIC_CONFIG))
         for syn in _synonyms(definition):
+            if syn in node_dynamic:
+                synonyms.append((syn, node_dynamic[syn], DYNAMIC_BROKER_CONFIG))
+            if syn in cluster_dynamic:
+                synonyms.append((syn, cluster_dynamic[syn], DYNAMIC_DEFAULT_BROKER_CONFIG))
             if syn in explicit:
                 synonyms.append((syn, render(explicit[syn]), STATIC_BROKER_CONFIG))
         if name in overrides:
             entry = ConfigEntry(name, overrides[name], TOPIC_CONFIG)
         else:
-            source = STATIC_BROKER_CONFIG if any(s in explicit for s in _synonyms(definition)) else DEFAULT_CONFIG
+            source = synonyms[0][2] if synonyms else DEFAULT_CONFIG
             entry = ConfigEntry(name, render(defaults.get(name)), source)
         entry.is_sensitive = sensitive
         entry.synonyms = synonyms

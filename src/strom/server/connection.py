@@ -10,6 +10,10 @@ so responses always leave in request order.
 
 Backpressure: reading pauses while more than ``_MAX_QUEUED`` frames wait, and
 the task waits for the transport to drain when writing is paused.
+
+Responses to pipelined requests are coalesced: they are written with one
+send when no more frames are queued (one syscall for many small produce
+responses), before a request that may park (``_MAY_PARK``), or past 1 MiB.
 """
 from __future__ import annotations
 
@@ -24,6 +28,10 @@ from strom.protocol.framing import FrameBuffer, FrameTooLarge
 log = logging.getLogger(__name__)
 
 _MAX_QUEUED = 64
+_MAX_PENDING_BYTES = 1 << 20
+# APIs whose handlers may park for long (long-poll Fetch, JoinGroup, SyncGroup): responses already
+# computed are written before one of these is dispatched, so they do not wait behind it.
+_MAY_PARK = frozenset({1, 11, 14})
 
 
 class CloseConnection(Exception):
@@ -110,9 +118,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        pending: list[bytes] = []
+        pending_bytes = 0
         try:
             while not self._closed:
                 if not self._frames:
+                    if pending:
+                        await self._write(pending)
+                        pending, pending_bytes = [], 0
+                        continue
                     self._wakeup = loop.create_future()
                     await self._wakeup
                     self._wakeup = None
@@ -121,19 +135,33 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 if self._reading_paused and len(self._frames) < _MAX_QUEUED // 2 and self.transport:
                     self._reading_paused = False
                     self.transport.resume_reading()
+                if pending and len(frame) >= 2 and int.from_bytes(frame[:2], "big") in _MAY_PARK:
+                    await self._write(pending)
+                    pending, pending_bytes = [], 0
                 try:
                     response = await self._dispatch(self, frame)
                 except CloseConnection as exc:
+                    if pending:
+                        await self._write(pending)
                     log.info("closing connection from %s:%s: %s", self.peer_host, self.peer_port, exc)
                     self.close()
                     return
-                if response is not None and not self._closed and self.transport is not None:
-                    self.transport.write(response)
-                    if self._drained is not None and not self._drained.done():
-                        await self._drained
+                if response is not None:
+                    pending.append(response)
+                    pending_bytes += len(response)
+                    if pending_bytes >= _MAX_PENDING_BYTES:
+                        await self._write(pending)
+                        pending, pending_bytes = [], 0
         except asyncio.CancelledError:
             self.close()
             raise
         except Exception:
             log.exception("unexpected error on connection from %s:%s; closing it", self.peer_host, self.peer_port)
             self.close()
+
+    async def _write(self, responses: list[bytes]) -> None:
+        if self._closed or self.transport is None:
+            return
+        self.transport.write(responses[0] if len(responses) == 1 else b"".join(responses))
+        if self._drained is not None and not self._drained.done():
+            await self._drained

@@ -46,8 +46,8 @@ class Dispatcher:
             raise CloseConnection(str(exc)) from None
         ctx = RequestContext(header, conn, self.services)
         result = await handler.handle(ctx, request)
-        if result is None:
-            return None
+        if result is None or isinstance(result, bytes):  # no response, or a frame from a fast encoder
+            return result
         response = codec.build_response(header.api_key, header.api_version, result)
         return codec.encode_response(header.correlation_id, response,
                                      api_key=header.api_key, version=header.api_version)

@@ -2,9 +2,10 @@
 
 A handler module declares ``API_KEY``, ``VERSIONS = (min, max)`` (the versions it
 decodes and serves), optionally ``ADVERTISED_MIN`` (a lower minimum to advertise,
-as Kafka does for Produce), and ``async def handle(ctx, request) -> dict | None``
+as Kafka does for Produce), and ``async def handle(ctx, request) -> dict | bytes | None``
 returning the response as a plain dict (built into the version's schema by the
-codec) or None for no response (Produce with acks=0).  ApiVersions is computed
+codec), a complete response frame (hand-written encoders of strom.protocol.fast),
+or None for no response (Produce with acks=0).  ApiVersions is computed
 from this registry, so an API exists exactly when its module does.
 """
 from __future__ import annotations

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from strom.errors import ErrorCode, KafkaError
+from strom.protocol.fast import PartitionResult, encode_produce_response
 from strom.records.batch import validate_batches
 from strom.server.context import RequestContext
 
@@ -25,12 +26,11 @@ VERSIONS = (3, 13)
 ADVERTISED_MIN = 0
 
 
-def _error(index: int, code: ErrorCode, message: str | None = None) -> dict[str, Any]:
-    return {"index": index, "error_code": code, "base_offset": -1, "log_append_time": -1,
-            "log_start_offset": -1, "error_message": message}
+def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResult:
+    return PartitionResult(index, code, -1, -1, -1, message)
 
 
-async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
+async def handle(ctx: RequestContext, request: Any) -> bytes | None:
     broker = ctx.broker
     replicas = broker.replicas
     controller = broker.controller
@@ -69,14 +69,12 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 parts.append(_error(index, exc.code, exc.message))
                 continue
             replicas.after_append(part)
-            parts.append({"index": index, "error_code": 0, "base_offset": result.first_offset,
-                          "log_append_time": result.log_append_time,
-                          "log_start_offset": result.log_start_offset})
-        responses.append({"name": name or "", "topic_id": getattr(topic_data, "topic_id", None),
-                          "partition_responses": parts})
+            parts.append(PartitionResult(index, 0, result.first_offset, result.log_append_time,
+                                         result.log_start_offset))
+        responses.append((name or "", getattr(topic_data, "topic_id", None), parts))
     if acks == 0:
         return None
-    return {"responses": responses, "throttle_time": 0}
+    return encode_produce_response(ctx.header.correlation_id, ctx.api_version, responses)
 
 
 async def _auto_create(ctx: RequestContext, name: str) -> None:

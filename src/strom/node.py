@@ -236,11 +236,25 @@ class Node:
         return 0
 
 
+def raise_open_file_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard limit: every partition keeps its active segment open."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - platform without the limit
+        pass
+
+
 def run(config: BrokerConfig) -> int:
     """Run a node until SIGTERM/SIGINT; returns the process exit code."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise_open_file_limit()
     try:
         import uvloop
     except ImportError:  # pragma: no cover

@@ -48,6 +48,20 @@ class _Shutdown(Exception):
     pass
 
 
+def lock_data_dir(data_dir: Path) -> int:
+    """Take an exclusive lock on ``<data>/.lock`` (Kafka's) so two processes never share a data dir.
+    The lock lives as long as the returned descriptor (the process)."""
+    import fcntl
+    import os
+    fd = os.open(data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SystemExit(f"strom: {data_dir} is in use by another process (it holds {data_dir / '.lock'})")
+    return fd
+
+
 def read_meta_properties(data_dir: Path, node_id: int) -> str:
     """Return the cluster id from ``meta.properties``, creating the file on first start (Kafka's format)."""
     path = data_dir / "meta.properties"
@@ -177,6 +191,7 @@ class Node:
         config = self.config
         data_dir = Path(config.data_dirs[0]).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_data_dir(data_dir)
         cluster_id = read_meta_properties(data_dir, self.node_id)
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
@@ -215,8 +230,10 @@ class Node:
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
-                                         max_connections=config["max.connections"])
+                                         max_connections=config["max.connections"],
+                                         max_connections_per_ip=config["max.connections.per.ip"])
                 host, port = await listener.start(listener_conf.host, listener_conf.port)
+                tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
                 advertised = config.advertised_listeners[0]
                 services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
                 services.port = advertised.port or port

@@ -149,6 +149,12 @@ class Broker:
 StromProcess = Broker  # the earlier name
 
 
+def pytest_configure(config):
+    # kafka-python 3 loads its JSON schemas with importlib.resources' deprecated API: noise, not ours
+    config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

@@ -94,6 +94,7 @@ def test_new_partitions_are_usable(admin, shared_broker):
     assert sorted((err, m.partition(), m.offset()) for err, m in delivered) == [(None, 0, 0), (None, 1, 0), (None, 2, 0)]
 
 
+@pytest.mark.filterwarnings("ignore:alter_configs has been deprecated")
 def test_alter_configs_replaces_the_whole_set(admin):
     name = make(admin, config={"retention.ms": "123456", "max.message.bytes": "50000"})
     resource = ConfigResource(ConfigResource.Type.TOPIC, name, set_config={"retention.bytes": "999999"})

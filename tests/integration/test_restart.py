@@ -160,7 +160,8 @@ def test_kill9_under_load_keeps_every_acknowledged_record(broker):
 
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_idempotent_producer_exactly_once_across_restart(broker, how):
-    """Numbered records, paced so the restart lands mid-run; each number exactly once, in order."""
+    """Numbered records; the restart happens once some are acknowledged and while the second half is
+    being produced.  Each number exactly once, in order."""
     create_topic(broker.bootstrap, "idem")
     p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "linger.ms": 5,
                   "message.timeout.ms": 60000, "retry.backoff.ms": 50, "reconnect.backoff.max.ms": 200})
@@ -168,6 +169,7 @@ def test_idempotent_producer_exactly_once_across_restart(broker, how):
     delivered_at: dict[int, float] = {}
     errors: list = []
     restart_window: list[float] = []
+    going_down = threading.Event()
 
     def cb(err, msg):
         if err:
@@ -176,19 +178,25 @@ def test_idempotent_producer_exactly_once_across_restart(broker, how):
             delivered_at[int(msg.value())] = time.monotonic()
 
     def restart_midway() -> None:
-        time.sleep(0.8)
+        deadline = time.monotonic() + 30
+        while len(delivered_at) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
         restart_window.append(time.monotonic())
+        going_down.set()
         broker.stop() if how == "sigterm" else broker.kill9()
         broker.start()
         restart_window.append(time.monotonic())
 
     t = threading.Thread(target=restart_midway)
     t.start()
-    for i in range(total):  # ~2 s of producing
+    for i in range(total):
+        if i == total // 2:  # hold the second half until the broker is going down (callbacks keep firing)
+            while not going_down.is_set():
+                p.poll(0.02)
         p.produce("idem", value=b"%d" % i, on_delivery=cb)
         p.poll(0)
         if i % 10 == 9:
-            time.sleep(0.012)
+            time.sleep(0.005)
     t.join()
     assert p.flush(60) == 0
     assert errors == []

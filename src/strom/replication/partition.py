@@ -38,6 +38,11 @@ class Partition:
         self._waiters: list[asyncio.Future[None]] = []
 
     @property
+    def isr(self) -> tuple[int, ...]:
+        """In-sync replicas: only the leader while there is no replication."""
+        return (self.leader_id,)
+
+    @property
     def high_watermark(self) -> int:
         return self.log.high_watermark
 

@@ -43,8 +43,12 @@ Dispatch = Callable[["KafkaConnection", bytes], Awaitable[bytes | None]]
 
 class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, dispatch: Dispatch, spawn: Callable[[Any], Any], max_frame_bytes: int,
-                 on_close: Callable[["KafkaConnection"], None]) -> None:
+                 on_close: Callable[["KafkaConnection"], None],
+                 admit: Callable[["KafkaConnection"], bool] | None = None) -> None:
         self._dispatch = dispatch
+        self._admit = admit
+        self.admitted = admit is None
+        self.last_active = 0.0
         self._spawn = spawn
         self._on_close = on_close
         self._frames: collections.deque[bytes] = collections.deque()
@@ -63,6 +67,11 @@ class KafkaConnection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_host, self.peer_port = peer[0], peer[1]
+        self.last_active = asyncio.get_running_loop().time()
+        if self._admit is not None and not self._admit(self):
+            self._closed = True
+            transport.close()
+            return
         self._spawn(self._run())
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -70,6 +79,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._buffer.buffer_updated(nbytes)
+        self.last_active = self._loop_time()
         try:
             for frame in self._buffer.frames():
                 self._frames.append(frame)
@@ -100,6 +110,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     # -------------------------------------------------------------- request loop
     def _wake(self) -> None:

@@ -58,5 +58,20 @@ def compatibility_rows() -> list[str]:
     return rows
 
 
-if __name__ == "__main__":  # python -m strom.server.registry: print the table rows
-    print("\n".join(compatibility_rows()))
+def update_compatibility_doc(path: str) -> None:
+    """Rewrite the table rows of docs/compatibility.md in place (``python -m strom.server.registry --update``)."""
+    import re
+    lines = open(path).read().splitlines()
+    rows = [i for i, line in enumerate(lines) if re.match(r"^\| \d+ \|", line)]
+    if rows:
+        lines[rows[0]:rows[-1] + 1] = compatibility_rows()
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":  # print the table rows, or --update docs/compatibility.md
+    import sys
+    if sys.argv[1:2] == ["--update"]:
+        update_compatibility_doc(sys.argv[2] if len(sys.argv) > 2 else "docs/compatibility.md")
+    else:
+        print("\n".join(compatibility_rows()))

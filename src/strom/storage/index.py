@@ -1,154 +1,275 @@
 """Sparse offset and time indexes of one segment, in Kafka's file formats.
 
-``.index`` (OffsetIndex): 8-byte entries, big-endian ``int32 relative offset``
-(offset - segment base offset) and ``int32 position`` (byte position of the
-batch in the ``.log`` file).  An entry is added every ``index.interval.bytes``
-of appended data, for the first offset of the batch written there.
+``<base>.index`` (Kafka's OffsetIndex): 8-byte entries, big-endian
+``int32 relative offset`` (offset - segment base offset) and ``int32 position``
+(byte position of a batch in the ``.log`` file).  As in Kafka's LogSegment, an
+entry is added when more than ``index.interval.bytes`` have been appended since
+the previous entry; it maps the *last* offset of the batch being appended to
+that batch's position.  A lookup for offset X takes the last entry with an
+offset <= X and scans batch headers from its position.
 
-``.timeindex`` (TimeIndex): 12-byte entries, big-endian ``int64 timestamp`` and
-``int32 relative offset``: the batch's max timestamp and the batch's base
-offset, added only when the timestamp grows.
+``<base>.timeindex`` (Kafka's TimeIndex): 12-byte entries, big-endian
+``int64 timestamp`` and ``int32 relative offset``: written together with an
+offset-index entry (and when the segment becomes inactive or closes), holding
+the largest timestamp so far in the segment and the last offset of the batch
+that carries it; only appended when the timestamp grows.  So every batch up to
+an entry's offset has a max timestamp <= the entry's timestamp.
 
-Both live in memory as two parallel lists (for bisect) and are appended to
-their file as entries are added.  Kafka preallocates and memory-maps these
-files; we keep them exactly as long as their entries.  A file that is not a
-whole number of entries or not monotonic is treated as corrupt and rebuilt
-from the log.  Owned by its Segment; event-loop thread only.
+Both entry lists and files grow together and are never preallocated (Kafka
+preallocates ``segment.index.bytes`` and trims on close; ours are always
+exactly as long as their entries, so there is nothing to trim).  An index is
+loaded lazily on the first lookup into compact ``array`` columns; opening a
+segment reads only its last entry.  A file that is not a whole number of
+entries or fails the segment's sanity check is rebuilt from the log.  Owned by
+its Segment; event-loop thread only.
 """
 from __future__ import annotations
 
-import bisect
 import os
 import struct
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 
-_OFFSET_ENTRY = struct.Struct(">ii")
-_TIME_ENTRY = struct.Struct(">qi")
+OFFSET_ENTRY = struct.Struct(">ii")
+TIME_ENTRY = struct.Struct(">qi")
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 class CorruptIndex(Exception):
-    pass
+    """An index file that cannot be trusted; the segment rebuilds it from the log."""
 
 
-class _Index:
+class _IndexFile:
     ENTRY: struct.Struct
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
         self.path = path
+        self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.ENTRY.size)
-        self.keys: list[int] = []
-        self.values: list[int] = []
+        self.entries = 0
+        self._loaded = False
+        self._last_raw: tuple[int, int] | None = None  # cached last entry while not loaded
         self._fd: int | None = None
 
-    def load(self) -> None:
-        """Read the file; raises CorruptIndex when it is malformed."""
-        data = self.path.read_bytes() if self.path.exists() else b""
-        if len(data) % self.ENTRY.size:
-            raise CorruptIndex(f"{self.path} is not a whole number of entries")
-        keys, values = [], []
-        for a, b in self.ENTRY.iter_unpack(data):
-            k, v = self._kv(a, b)
-            if keys and (k < keys[-1] or v < values[-1]):
-                raise CorruptIndex(f"{self.path} is not monotonic")
-            keys.append(k)
-            values.append(v)
-        self.keys, self.values = keys, values
+    # ------------------------------------------------------------------ file
+    def open_existing(self) -> None:
+        """Check the file's shape without reading it (raises CorruptIndex)."""
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            raise CorruptIndex(f"{self.path.name} is missing") from None
+        if size % self.ENTRY.size:
+            raise CorruptIndex(f"{self.path.name} is not a whole number of entries")
+        self.entries = size // self.ENTRY.size
+        self._loaded = False
+        self._last_raw = None
 
-    def _kv(self, a: int, b: int) -> tuple[int, int]:
-        return a, b
+    def last_entry_raw(self) -> tuple[int, int] | None:
+        """The last (field1, field2) as stored, read from memory or one pread."""
+        if not self.entries:
+            return None
+        if self._loaded:
+            return self._last_loaded()
+        if self._last_raw is None:
+            with open(self.path, "rb") as f:
+                f.seek((self.entries - 1) * self.ENTRY.size)
+                data = f.read(self.ENTRY.size)
+            if len(data) != self.ENTRY.size:
+                raise CorruptIndex(f"{self.path.name} shrank while reading")
+            self._last_raw = self.ENTRY.unpack(data)
+        return self._last_raw
 
-    def _entry(self, key: int, value: int) -> bytes:
-        return self.ENTRY.pack(key, value)
+    def ensure_loaded(self) -> None:
+        if not self._loaded:
+            data = self.path.read_bytes() if self.entries else b""
+            if len(data) != self.entries * self.ENTRY.size:
+                raise CorruptIndex(f"{self.path.name} changed size")
+            self._load(data)
+            self._loaded = True
 
-    def reset(self) -> None:
-        self.close()
-        self.keys, self.values = [], []
-        self.path.write_bytes(b"")
-
-    def append(self, key: int, value: int) -> None:
-        self.keys.append(key)
-        self.values.append(value)
+    def _append_file(self, entry: bytes) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._fd, self._entry(key, value))
+        os.write(self._fd, entry)
+        self.entries += 1
 
-    def rewrite(self) -> None:
-        """Write the whole in-memory index to its file (after a rebuild or truncation)."""
+    def write_all(self) -> None:
+        """Replace the file with the in-memory entries (after a rebuild)."""
         self.close()
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_bytes(b"".join(self._entry(k, v) for k, v in zip(self.keys, self.values)))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(self._dump())
         os.replace(tmp, self.path)
+        self._loaded = True
 
-    def truncate_after(self, key: int) -> None:
-        """Drop entries whose key is > key."""
-        i = bisect.bisect_right(self.keys, key)
-        if i < len(self.keys):
-            del self.keys[i:], self.values[i:]
-            self.rewrite()
+    def truncate_entries(self, count: int) -> None:
+        """Keep the first ``count`` entries."""
+        if count >= self.entries:
+            return
+        self.ensure_loaded()
+        self._truncate_loaded(count)
+        self.entries = count
+        self.close()
+        os.truncate(self.path, count * self.ENTRY.size)
+
+    def reset(self) -> None:
+        self._truncate_loaded(0)
+        self.entries = 0
+        self._loaded = True
 
     @property
     def full(self) -> bool:
-        return len(self.keys) >= self.max_entries
-
-    def fsync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        return self.entries >= self.max_entries
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
+    # subclass hooks
+    def _load(self, data: bytes) -> None: raise NotImplementedError
+    def _dump(self) -> bytes: raise NotImplementedError
+    def _last_loaded(self) -> tuple[int, int]: raise NotImplementedError
+    def _truncate_loaded(self, count: int) -> None: raise NotImplementedError
 
-class OffsetIndex(_Index):
-    """Keys: absolute offsets (stored relative); values: file positions."""
 
-    ENTRY = _OFFSET_ENTRY
+def _int32_column(data: bytes) -> array:
+    col = array("i")
+    col.frombytes(data)
+    if not _BIG_ENDIAN:
+        col.byteswap()
+    return col
+
+
+class OffsetIndex(_IndexFile):
+    """Relative offsets and positions, as two ``array('i')`` columns (bisectable)."""
+
+    ENTRY = OFFSET_ENTRY
 
     def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, max_bytes)
-        self.base_offset = base_offset
+        super().__init__(path, base_offset, max_bytes)
+        self.rel_offsets = array("i")
+        self.positions = array("i")
 
-    def _kv(self, a: int, b: int) -> tuple[int, int]:
-        return self.base_offset + a, b
+    def _load(self, data: bytes) -> None:
+        both = _int32_column(data)
+        self.rel_offsets = both[0::2]
+        self.positions = both[1::2]
 
-    def _entry(self, key: int, value: int) -> bytes:
-        return _OFFSET_ENTRY.pack(key - self.base_offset, value)
+    def _dump(self) -> bytes:
+        both = array("i", bytes(8 * len(self.positions)))
+        both[0::2] = self.rel_offsets
+        both[1::2] = self.positions
+        if not _BIG_ENDIAN:
+            both.byteswap()
+        return both.tobytes()
+
+    def _last_loaded(self) -> tuple[int, int]:
+        return self.rel_offsets[-1], self.positions[-1]
+
+    def _truncate_loaded(self, count: int) -> None:
+        del self.rel_offsets[count:], self.positions[count:]
+
+    def last_entry(self) -> tuple[int, int] | None:
+        """(absolute offset, position) of the last entry, or None."""
+        raw = self.last_entry_raw()
+        return None if raw is None else (self.base_offset + raw[0], raw[1])
+
+    def append(self, offset: int, position: int) -> None:
+        self.ensure_loaded()
+        self.rel_offsets.append(offset - self.base_offset)
+        self.positions.append(position)
+        self._append_file(OFFSET_ENTRY.pack(offset - self.base_offset, position))
+
+    def add_in_memory(self, offset: int, position: int) -> None:
+        """Rebuild path: add without writing (``write_all`` writes the file once at the end)."""
+        self.rel_offsets.append(offset - self.base_offset)
+        self.positions.append(position)
+        self.entries += 1
 
     def lookup(self, offset: int) -> tuple[int, int]:
-        """(offset, position) of the last entry at or before ``offset``; (base, 0) when none."""
-        i = bisect.bisect_right(self.keys, offset) - 1
+        """(offset, position) of the last entry whose offset is <= ``offset``; (base, 0) when none."""
+        self.ensure_loaded()
+        i = bisect_right(self.rel_offsets, offset - self.base_offset) - 1
         if i < 0:
             return self.base_offset, 0
-        return self.keys[i], self.values[i]
+        return self.base_offset + self.rel_offsets[i], self.positions[i]
+
+    def floor_position(self, position: int) -> int:
+        """The largest indexed batch position <= ``position`` (0 when none)."""
+        self.ensure_loaded()
+        i = bisect_right(self.positions, position) - 1
+        return self.positions[i] if i >= 0 else 0
+
+    def truncate_to_position(self, position: int) -> None:
+        """Drop entries pointing at ``position`` or beyond (log truncation)."""
+        self.ensure_loaded()
+        self.truncate_entries(bisect_left(self.positions, position))
 
 
-class TimeIndex(_Index):
-    """Keys: timestamps; values: absolute offsets (stored relative)."""
+class TimeIndex(_IndexFile):
+    """Timestamps (``array('q')``) and relative offsets (``array('i')``)."""
 
-    ENTRY = _TIME_ENTRY
+    ENTRY = TIME_ENTRY
 
     def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, max_bytes)
-        self.base_offset = base_offset
+        super().__init__(path, base_offset, max_bytes)
+        self.timestamps = array("q")
+        self.rel_offsets = array("i")
 
-    def _kv(self, a: int, b: int) -> tuple[int, int]:
-        return a, self.base_offset + b
+    def _load(self, data: bytes) -> None:
+        ts, offs = array("q"), array("i")
+        for t, o in TIME_ENTRY.iter_unpack(data):
+            ts.append(t)
+            offs.append(o)
+        self.timestamps, self.rel_offsets = ts, offs
 
-    def _entry(self, key: int, value: int) -> bytes:
-        return _TIME_ENTRY.pack(key, value - self.base_offset)
+    def _dump(self) -> bytes:
+        return b"".join(TIME_ENTRY.pack(t, o) for t, o in zip(self.timestamps, self.rel_offsets))
 
-    def maybe_append(self, timestamp: int, offset: int) -> None:
-        if not self.keys or timestamp > self.keys[-1]:
-            self.append(timestamp, offset)
+    def _last_loaded(self) -> tuple[int, int]:
+        return self.timestamps[-1], self.rel_offsets[-1]
+
+    def _truncate_loaded(self, count: int) -> None:
+        del self.timestamps[count:], self.rel_offsets[count:]
+
+    def last_entry(self) -> tuple[int, int] | None:
+        """(timestamp, absolute offset) of the last entry, or None."""
+        raw = self.last_entry_raw()
+        return None if raw is None else (raw[0], self.base_offset + raw[1])
+
+    def maybe_append(self, timestamp: int, offset: int, *, skip_full_check: bool = False) -> None:
+        """Append when ``timestamp`` is larger than the last entry's (Kafka's maybeAppend)."""
+        if timestamp < 0 or (self.full and not skip_full_check):
+            return
+        last = self.last_entry_raw()  # cached: no need to load the whole index to compare
+        if last is not None and timestamp <= last[0]:
+            return
+        self.ensure_loaded()
+        self.timestamps.append(timestamp)
+        self.rel_offsets.append(offset - self.base_offset)
+        self._append_file(TIME_ENTRY.pack(timestamp, offset - self.base_offset))
+
+    def add_in_memory(self, timestamp: int, offset: int) -> None:
+        if timestamp >= 0 and (not self.timestamps or timestamp > self.timestamps[-1]):
+            self.timestamps.append(timestamp)
+            self.rel_offsets.append(offset - self.base_offset)
+            self.entries += 1
 
     def lookup(self, timestamp: int) -> int | None:
-        """Offset of the first entry whose timestamp is >= ``timestamp`` minus one entry (a safe start)."""
-        i = bisect.bisect_left(self.keys, timestamp) - 1
-        if i < 0:
-            return None
-        return self.values[i]
+        """Offset of the last entry whose timestamp is < ``timestamp`` (every batch up to it is older:
+        a safe place to start scanning), or None when the scan must start at the segment's beginning."""
+        self.ensure_loaded()
+        i = bisect_left(self.timestamps, timestamp) - 1
+        return None if i < 0 else self.base_offset + self.rel_offsets[i]
 
-    @property
-    def max_timestamp(self) -> tuple[int, int]:
-        return (self.keys[-1], self.values[-1]) if self.keys else (-1, -1)
+    def truncate_to_offset(self, offset: int) -> None:
+        """Drop entries whose offset is >= ``offset`` (log truncation)."""
+        self.ensure_loaded()
+        keep = len(self.rel_offsets)
+        rel = offset - self.base_offset
+        while keep and self.rel_offsets[keep - 1] >= rel:
+            keep -= 1
+        self.truncate_entries(keep)

@@ -1,19 +1,44 @@
-"""Log: the segments of one partition, appends, reads, recovery, retention, flushing.
+"""Log: the segments of one partition — appends, reads, recovery, retention, flushing.
 
-Directory ``<topic>-<partition>/`` holds segments (see segment.py and
-index.py for the file formats) and producer-state snapshots (see
-producer_state.py).  Offsets are assigned here: each appended batch gets the
-next offsets by patching its base offset; nothing else in a batch changes
-(except the timestamp fields for LogAppendTime topics).
+Directory ``<topic>-<partition>/`` (Kafka's layout) holds the segments
+``<20-digit base offset>.log`` with their ``.index`` and ``.timeindex`` (see
+segment.py and index.py for the file formats) and the producer-state
+snapshots ``<20-digit offset>.snapshot`` (see producer_state.py).
+
+Appending assigns offsets: each batch gets the next offsets by patching its
+base offset (not covered by the CRC); nothing else in a batch changes, except
+the timestamp fields for LogAppendTime topics and a re-encoding when the
+topic's ``compression.type`` is not ``producer``.  Validation on append
+(Kafka's LogValidator): CreateTime timestamps must lie within
+``message.timestamp.before.max.ms`` / ``after.max.ms`` of now
+(INVALID_TIMESTAMP; checked on each batch's first and max timestamp, not on
+every record); then the idempotent-producer checks.  One pwrite per append.
+
+Rolling (Kafka's LogSegment.shouldRoll): a new active segment starts at the
+log end offset when the incoming batches would push the active segment past
+``segment.bytes``, when the incoming max timestamp is ``segment.ms`` or more
+past the first batch's timestamp (time since creation when the segment has no
+timestamps), when an index is full, or when an offset would not fit the
+indexes' int32 relative offsets.  A producer snapshot is written at each roll.
+
+Opening: segments before the recovery point are trusted (indexes
+sanity-checked, rebuilt when missing or corrupt); after an unclean shutdown
+(``clean=False``) the segment holding the recovery point and every later one
+are re-validated batch by batch (CRC-32C), a torn or corrupt tail is cut off,
+later segments are dropped, and the producer state is rebuilt from the newest
+snapshot at or below the log end by replaying batch headers.
 
 Threading: every method runs on the event-loop thread, except the closure
-returned by ``flush_plan`` and ``Segment.delete_files``, which run on a worker
-thread and only touch file descriptors captured on the loop (an fsync racing
-with a close fails harmlessly and is retried by the next flush).
+returned by ``flush_plan`` (worker: it only fsyncs and closes descriptors
+duplicated for it on the loop, so a concurrent roll, retention or close
+cannot affect it) and ``Segment.delete_files`` (worker: unlinks paths renamed
+on the loop by ``remove_segments``).  The directory left by ``delete`` is
+removed by the caller on a worker.
 
-Simplifications relative to Kafka: segment.ms counts from the segment's
-creation on this broker (Kafka uses the first batch's timestamp); a read
-returns batches from one segment at a time.
+Simplifications relative to Kafka: no segment.jitter.ms; a read returns
+batches from one segment at a time; the high watermark is owned here until the
+replication layer takes it over (it follows the log end offset on append);
+no transaction index / last stable offset yet.
 """
 from __future__ import annotations
 
@@ -23,164 +48,242 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from strom.errors import OffsetOutOfRange
+from strom.errors import InvalidTimestamp, KafkaStorageError, OffsetOutOfRange
+from strom.records import compression
 from strom.records.batch import (
-    HEADER_SIZE, BatchHeader, decode_batch, patch_base_offset, read_header, set_log_append_time,
+    LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, build_batch, decode_batch, patch_base_offset,
+    set_log_append_time, validate_batches,
 )
 from strom.storage.log_config import LogConfig
 from strom.storage.producer_state import ProducerStateManager
-from strom.storage.segment import Segment
+from strom.storage.segment import (
+    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, Segment,
+)
 from strom.util.clock import Clock
 
-_STALE_SUFFIXES = (".deleted", ".tmp", ".cleaned", ".swap")
+_STALE_SUFFIXES = (DELETED_SUFFIX, ".tmp", ".cleaned", ".swap")
+DELETE_DIR_SUFFIX = "-delete"
 
 
 @dataclass
 class AppendResult:
     first_offset: int
     last_offset: int
-    log_append_time: int
+    log_append_time: int  # -1 unless the topic uses LogAppendTime
     log_start_offset: int
     duplicate: bool = False
 
 
 def parse_partition_dir(name: str) -> tuple[str, int] | None:
+    """``<topic>-<partition>`` -> (topic, partition); None for anything else."""
     topic, sep, part = name.rpartition("-")
     if not sep or not topic or not part.isdigit():
         return None
     return topic, int(part)
 
 
+_CODECS = {"uncompressed": compression.NONE, "gzip": compression.GZIP, "snappy": compression.SNAPPY,
+           "lz4": compression.LZ4, "zstd": compression.ZSTD}
+
+
+def _recompress(data: bytes | bytearray | memoryview, headers: list[BatchHeader], codec: int
+                ) -> tuple[bytes, list[BatchHeader]]:
+    """Re-encode every (non-control) batch with ``codec``, keeping offsets deltas, timestamps,
+    headers and producer fields (topic compression.type other than ``producer``)."""
+    out = []
+    pos = 0
+    view = memoryview(data)
+    for h in headers:
+        raw = view[pos:pos + h.size]
+        pos += h.size
+        if h.is_control or h.compression == codec:
+            out.append(bytes(raw))
+            continue
+        _, records = decode_batch(raw)
+        out.append(build_batch([NewRecord(r.key, r.value, r.headers, r.timestamp) for r in records],
+                               compression=codec, producer_id=h.producer_id,
+                               producer_epoch=h.producer_epoch, base_sequence=h.base_sequence,
+                               transactional=h.is_transactional, partition_leader_epoch=h.partition_leader_epoch))
+    new = b"".join(out)
+    return new, validate_batches(new, allow_control=True)
+
+
 class Log:
     def __init__(self, directory: Path, config: LogConfig, *, clock: Clock, clean: bool = True,
                  recovery_point: int = 0, log_start_offset: int | None = None) -> None:
-        self.dir = directory
-        parsed = parse_partition_dir(directory.name)
-        self.topic, self.partition = parsed if parsed else (directory.name, 0)
+        self.dir = Path(directory)
+        parsed = parse_partition_dir(self.dir.name)
+        self.topic, self.partition = parsed if parsed else (self.dir.name, 0)
         self.config = config
         self.clock = clock
-        self.segments: list[Segment] = []
+        self._segments: list[Segment] = []
         self._bases: list[int] = []
-        self.producer_state = ProducerStateManager(directory, config.producer_id_expiration_ms)
+        self.producer_state = ProducerStateManager(self.dir, config.producer_id_expiration_ms)
         self.recovery_point = recovery_point
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
-        self.recovered_segments = 0  # how many segments the last open had to rescan (tests, metrics)
-        directory.mkdir(parents=True, exist_ok=True)
+        self.recovered_segments = 0  # segments the last open had to re-validate (tests, metrics)
+        self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
+        self.dir.mkdir(parents=True, exist_ok=True)
         self._load(clean, log_start_offset)
-        self.high_watermark = self.log_end_offset
+        self._high_watermark = self.log_end_offset
 
     # ------------------------------------------------------------------ loading and recovery
     def _new_segment(self, base_offset: int) -> Segment:
         seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
                       index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms())
-        self.segments.append(seg)
+        self._segments.append(seg)
         self._bases.append(base_offset)
+        self._dir_dirty = True
         return seg
 
     def _load(self, clean: bool, log_start_offset: int | None) -> None:
-        for p in self.dir.iterdir():
-            if p.name.endswith(_STALE_SUFFIXES):
+        bases = []
+        stems = set()
+        for p in list(self.dir.iterdir()):
+            name = p.name
+            if name.endswith(_STALE_SUFFIXES):
                 p.unlink(missing_ok=True)
-        bases = sorted(int(p.stem) for p in self.dir.glob("*.log") if p.stem.isdigit())
-        # the segment holding the recovery point and every later one are rescanned after a crash
-        first_dirty = bisect.bisect_right(bases, self.recovery_point) - 1 if not clean else len(bases)
+            elif name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
+                bases.append(int(name[:-len(LOG_SUFFIX)]))
+                stems.add(name[:-len(LOG_SUFFIX)])
+        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):  # indexes without a log file (Kafka drops them)
+            for p in self.dir.glob(f"*{suffix}"):
+                if p.name[:-len(suffix)] not in stems:
+                    p.unlink(missing_ok=True)
+        bases.sort()
+        # after a crash the segment holding the recovery point and every later one are re-validated
+        first_dirty = len(bases) if clean else max(bisect.bisect_right(bases, self.recovery_point) - 1, 0)
         truncated = False
         for i, base in enumerate(bases):
             seg = self._new_segment(base)
-            if truncated:  # everything after a corrupt segment is discarded, like Kafka
+            if truncated:  # everything after a corrupt batch is discarded, like Kafka
+                self._segments.pop()
+                self._bases.pop()
                 seg.close()
                 for path in seg.paths():
                     path.unlink(missing_ok=True)
-                self.segments.pop()
-                self._bases.pop()
                 continue
-            if i >= max(first_dirty, 0):
-                size_before = seg.size
-                seg.load(recover=True)
+            if i >= first_dirty:
                 self.recovered_segments += 1
-                truncated = seg.size < size_before
-            else:
-                seg.load(recover=False)
-        if not self.segments:
+            truncated = seg.load(recover=i >= first_dirty) > 0
+        if not self._segments:
             self._new_segment(log_start_offset or 0)
-        first = self.segments[0].base_offset
-        self.log_start_offset = max(first, log_start_offset if log_start_offset is not None else first)
-        if self.log_start_offset > self.log_end_offset:
-            self.log_start_offset = self.log_end_offset
-        self.recovery_point = min(self.recovery_point, self.log_end_offset) if not clean else self.log_end_offset
+        self._dir_dirty = False
+        first = self._segments[0].base_offset
+        start = first if log_start_offset is None else max(first, log_start_offset)
+        self.log_start_offset = min(start, self.log_end_offset)
+        self.recovery_point = self.log_end_offset if clean else min(self.recovery_point, self.log_end_offset)
         self._rebuild_producer_state()
 
     def _rebuild_producer_state(self) -> None:
+        """Newest snapshot at or below the log end, then replay the batch headers after it."""
         start = self.producer_state.load_snapshot(self.log_end_offset)
-        for seg in self.segments:
+        for seg in self._segments:
             if seg.next_offset <= start:
                 continue
-            for _pos, h in seg.headers():
+            pos = seg.translate_offset(start)[0] if start > seg.base_offset else 0
+            for _pos, h in seg.iter_headers(pos):
                 if h.base_offset >= start:
                     self.producer_state.update(h)
 
     # ------------------------------------------------------------------ properties
     @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments, oldest first (read-only view; the last is the active one)."""
+        return tuple(self._segments)
+
+    @property
     def active(self) -> Segment:
-        return self.segments[-1]
+        return self._segments[-1]
 
     @property
     def log_end_offset(self) -> int:
-        return self.active.next_offset
+        """The next offset to assign."""
+        return self._segments[-1].next_offset
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    @high_watermark.setter
+    def high_watermark(self, value: int) -> None:
+        self._high_watermark = max(self.log_start_offset, min(value, self.log_end_offset))
 
     @property
     def size_bytes(self) -> int:
-        return sum(s.size for s in self.segments)
+        return sum(s.size for s in self._segments)
 
     def update_config(self, config: LogConfig) -> None:
+        """Swap in a new config (takes effect at the next append / roll / retention check)."""
         self.config = config
         self.producer_state.expiration_ms = config.producer_id_expiration_ms
 
     # ------------------------------------------------------------------ append
     def append(self, data: bytes | bytearray | memoryview, headers: list[BatchHeader], *,
                now_ms: int | None = None) -> AppendResult:
-        """Append validated batches; see the module docstring.  Duplicates are not written."""
+        """Append batches checked by ``validate_batches`` (``headers`` are its result for ``data``).
+
+        Raises InvalidTimestamp, InvalidProducerEpoch, OutOfOrderSequence, KafkaStorageError.
+        A duplicate (idempotent retry) writes nothing and returns the original offsets.
+        """
         now = self.clock.now_ms() if now_ms is None else now_ms
-        for h in headers:
-            if h.producer_id >= 0:
-                dup = self.producer_state.check(h)
-                if dup is not None:
-                    return AppendResult(dup.first_offset, dup.last_offset, -1, self.log_start_offset, True)
+        config = self.config
+        log_append = config.log_append_time
+        if not log_append:
+            for h in headers:
+                if (now - h.base_timestamp > config.message_timestamp_before_max_ms
+                        or h.max_timestamp - now > config.message_timestamp_after_max_ms):
+                    raise InvalidTimestamp(f"timestamp {h.base_timestamp}..{h.max_timestamp} is outside the allowed "
+                                           f"window of message.timestamp.before/after.max.ms around {now}")
+        target = _CODECS.get(config.compression_type)
+        if target is not None and any(h.compression != target and not h.is_control for h in headers):
+            data, headers = _recompress(data, headers, target)
+        dup = self.producer_state.check_batches(headers)
+        if dup is not None:
+            return AppendResult(dup.first_offset, dup.last_offset, -1, self.log_start_offset, True)
         buf = bytearray(data)
         offset = first = self.log_end_offset
-        log_append = self.config.log_append_time
         placed: list[tuple[int, BatchHeader]] = []
         pos = 0
+        max_ts = -1
         for h in headers:
             patch_base_offset(buf, pos, offset)
             if log_append:
                 set_log_append_time(buf, pos, now)
-                h = h._replace(max_timestamp=now, attributes=h.attributes | 0x08)
+                h = h._replace(max_timestamp=now, attributes=h.attributes | TIMESTAMP_TYPE_BIT)
             placed.append((pos, h._replace(base_offset=offset)))
             offset += h.last_offset_delta + 1
             pos += h.size
-        self._maybe_roll(len(buf), now)
-        self.active.append(buf, placed)
+            max_ts = max(max_ts, h.max_timestamp)
+        self._maybe_roll(len(buf), max_ts, offset - 1, now)
+        try:
+            self.active.append(buf, placed)
+        except OSError as exc:
+            raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
         for _, h in placed:
             self.producer_state.update(h)
         self.unflushed_messages += offset - first
-        self.high_watermark = self.log_end_offset
+        self._high_watermark = self.log_end_offset
         return AppendResult(first, offset - 1, now if log_append else -1, self.log_start_offset)
 
-    def _maybe_roll(self, incoming: int, now: int) -> None:
+    def _maybe_roll(self, incoming_bytes: int, incoming_max_ts: int, last_offset: int, now: int) -> None:
         seg = self.active
         if seg.size == 0:
             return
-        if (seg.size + incoming > self.config.segment_bytes or now - seg.created_ms > self.config.segment_ms
-                or seg.is_full_index):
+        config = self.config
+        if (seg.size > config.segment_bytes - incoming_bytes
+                or seg.time_waited_for_roll(now, incoming_max_ts) > config.segment_ms
+                or seg.is_full_index or not seg.offset_fits(last_offset)):
             self.roll()
 
-    def roll(self) -> Segment:
-        """Start a new active segment at the log end offset (snapshotting producer state)."""
+    def roll(self, now_ms: int | None = None) -> Segment:
+        """Start a new active segment at the log end offset (snapshotting producer state);
+        a no-op when the active segment is empty."""
         if self.active.size == 0:
             return self.active
         end = self.log_end_offset
+        self.active.on_inactive()
         self.producer_state.write_snapshot(end)
         return self._new_segment(end)
 
@@ -190,172 +293,245 @@ class Log:
 
     def read(self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None,
              min_one_batch: bool = True) -> bytes:
-        """Whole batches from the one that holds ``fetch_offset``; see the module docstring."""
+        """Whole batches from the one holding ``fetch_offset``: at most ``max_bytes`` (but at least
+        the first batch when ``min_one_batch``), none at or beyond ``max_offset`` (exclusive;
+        default the high watermark).  One pread, from one segment.  b"" at the end.
+        Raises OffsetOutOfRange outside [log_start_offset, log_end_offset]."""
         if fetch_offset < self.log_start_offset or fetch_offset > self.log_end_offset:
             raise OffsetOutOfRange(f"offset {fetch_offset} is outside [{self.log_start_offset}, "
                                    f"{self.log_end_offset}] of {self.topic}-{self.partition}")
-        limit = self.high_watermark if max_offset is None else max_offset
+        limit = self._high_watermark if max_offset is None else max_offset
         if fetch_offset >= limit:
             return b""
-        for seg in self.segments[self._segment_index(fetch_offset):]:
-            found = seg.find_position(fetch_offset)
-            if found is None:
-                continue
-            pos, first = found
-            if first.base_offset >= limit:
+        for seg in self._segments[self._segment_index(fetch_offset):]:
+            if seg.base_offset >= limit:
                 return b""
-            if first.size > max_bytes:
-                return seg.read(pos, first.size) if min_one_batch else b""
-            data = seg.read(pos, max_bytes)
-            cut = 0
-            while cut + HEADER_SIZE <= len(data):
-                h = read_header(data, cut)
-                if h.base_offset >= limit or cut + h.size > len(data):
-                    break
-                cut += h.size
-            return data[:cut] if cut < len(data) else data
+            data = seg.read_batches(fetch_offset, max_bytes, limit, min_one_batch=min_one_batch)
+            if data is not None:
+                return data
         return b""
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
-        """(offset, timestamp) of the first record with a timestamp >= ``timestamp``, below the high watermark."""
-        for seg in self.segments:
+        """(offset, timestamp) of the first record with a timestamp >= ``timestamp`` below the high
+        watermark (ListOffsets by time; decodes the one batch that holds it), or None."""
+        lso, hw = self.log_start_offset, self._high_watermark
+        for seg in self._segments:
             if seg.max_timestamp < timestamp:
                 continue
-            found = seg.find_timestamp(timestamp)
-            if found is None:
-                continue
-            pos, h = found
-            if h.base_offset >= self.high_watermark:
-                return None
-            _, records = decode_batch(seg.read(pos, h.size))
-            for r in records:
-                if r.timestamp >= timestamp and r.offset >= self.log_start_offset:
-                    return r.offset, r.timestamp
+            found = seg.find_timestamp(timestamp, lso)
+            while found is not None:
+                pos, h = found
+                if h.base_offset >= hw:
+                    return None
+                for r in decode_batch(seg.read(pos, h.size))[1]:
+                    if r.timestamp >= timestamp and lso <= r.offset < hw:
+                        return r.offset, r.timestamp
+                found = seg.find_timestamp(timestamp, h.next_offset)
         return None
 
     def max_timestamp(self) -> tuple[int, int]:
-        """(offset, timestamp) of the record with the largest timestamp; (-1, -1) when empty."""
+        """(offset, timestamp) of the first record with the largest timestamp (ListOffsets
+        MAX_TIMESTAMP); (-1, -1) when the log has none."""
         best = None
-        for seg in self.segments:
-            if seg.size and (best is None or seg.max_timestamp > best.max_timestamp):
+        for seg in self._segments:
+            if seg.max_timestamp >= 0 and (best is None or seg.max_timestamp > best.max_timestamp):
                 best = seg
-        if best is None or best.offset_of_max_timestamp < 0:
+        if best is None:
             return -1, -1
-        found = best.find_position(best.offset_of_max_timestamp)
+        found = best.translate_offset(best.offset_of_max_timestamp)
         if found is None:
             return -1, -1
         pos, h = found
-        _, records = decode_batch(best.read(pos, h.size))
-        top = max(records, key=lambda r: r.timestamp)
+        records = decode_batch(best.read(pos, h.size))[1]
+        if not records:
+            return -1, -1
+        if h.timestamp_type == LOG_APPEND_TIME:
+            return records[0].offset, h.max_timestamp
+        top = max(records, key=lambda r: r.timestamp)  # first of the largest
         return top.offset, top.timestamp
 
     # ------------------------------------------------------------------ flushing
     def needs_flush(self, now_ms: int) -> bool:
+        """Whether flush.messages or flush.ms says the unflushed appends are due for an fsync."""
         if self.unflushed_messages <= 0:
             return False
         return (self.unflushed_messages >= self.config.flush_messages
                 or now_ms - self.last_flush_ms >= self.config.flush_ms)
 
-    def flush_plan(self) -> Callable[[], int] | None:
-        """Loop thread: capture what to fsync; the returned closure runs on a worker and returns
-        the offset it made durable, to be passed to ``flush_done`` on the loop."""
-        if self.unflushed_messages <= 0:
+    def flush_plan(self, up_to: int | None = None) -> Callable[[], int] | None:
+        """Loop thread: capture what to fsync; None when nothing is unflushed.
+
+        Contract: the returned closure runs on a worker thread; it touches no Log state, only
+        file descriptors duplicated for it here (each segment holding offsets at or beyond the
+        recovery point, and the directory when files were created), which it fsyncs and closes;
+        it returns the offset now durable.  Pass that to ``flush_done`` on the loop.  If it
+        raises, the descriptors are closed and the recovery point stays where it was."""
+        end = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
+        if end <= self.recovery_point and not self._dir_dirty:
+            if up_to is None:
+                self.unflushed_messages = 0
             return None
-        end = self.log_end_offset
-        segments = [s for s in self.segments if s.next_offset > self.recovery_point or s is self.active]
-        self.unflushed_messages = 0
+        fds: list[int] = []
+        try:
+            for seg in self._segments:
+                if seg.next_offset > self.recovery_point and seg.base_offset < end:
+                    fds += seg.sync_fds()
+            if self._dir_dirty:
+                fds.append(os.open(self.dir, os.O_RDONLY))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self._dir_dirty = False
+        if up_to is None or end >= self.log_end_offset:
+            self.unflushed_messages = 0
         self.last_flush_ms = self.clock.now_ms()
 
         def fsync_all() -> int:
-            for seg in segments:
-                try:
-                    seg.fsync()
-                except OSError:
-                    return self.recovery_point
+            try:
+                for fd in fds:
+                    os.fsync(fd)
+            finally:
+                for fd in fds:
+                    os.close(fd)
             return end
         return fsync_all
 
     def flush_done(self, offset: int) -> None:
-        self.recovery_point = max(self.recovery_point, offset)
+        """Loop thread: the data below ``offset`` is durable; advance the recovery point."""
+        self.recovery_point = min(max(self.recovery_point, offset), self.log_end_offset)
+
+    def flush(self, up_to: int | None = None) -> None:
+        """Fsync now, on the calling thread (shutdown, tests, the metadata log)."""
+        plan = self.flush_plan(up_to)
+        if plan is not None:
+            self.flush_done(plan())
 
     def sync_all(self) -> None:
-        """Fsync every segment now (metadata log; callers serialise appends around it)."""
-        for seg in self.segments:
-            seg.fsync()
-        self.recovery_point = self.log_end_offset
-        self.unflushed_messages = 0
+        """``flush()``; kept for callers that run it on a worker while they hold off appends."""
+        self.flush()
 
     # ------------------------------------------------------------------ retention
-    def segments_to_delete(self, now_ms: int) -> list[Segment]:
-        """Whole segments that retention.ms / retention.bytes allow deleting, oldest first.
+    def increment_log_start_offset(self, offset: int) -> None:
+        """DeleteRecords: move the log start offset up to ``offset`` (<= high watermark); whole
+        segments below it go at the next ``segments_to_delete``."""
+        if offset > self._high_watermark:
+            raise OffsetOutOfRange(f"cannot move the log start offset of {self.topic}-{self.partition} to "
+                                   f"{offset}, beyond the high watermark {self._high_watermark}")
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
 
-        An expired active segment is rolled first so it can go too (Kafka does the same)."""
+    def segments_to_delete(self, now_ms: int) -> list[Segment]:
+        """Oldest whole segments that may go (Kafka's deleteOldSegments): older than retention.ms
+        (largest timestamp), or while the log stays at least retention.bytes without them (both
+        only with cleanup.policy delete), or entirely below the log start offset.  Never data at
+        or above the high watermark nor an empty active segment; when every segment qualifies the
+        active one is rolled first (as Kafka does) so that it can go too."""
+        config = self.config
+        deletes = "delete" in config.cleanup_policy
+        retention_ms = config.retention_ms if deletes else -1
+        diff = self.size_bytes - config.retention_bytes if deletes and config.retention_bytes >= 0 else None
         doomed: list[Segment] = []
-        if self.config.retention_ms >= 0:
-            for seg in self.segments:
-                if seg.size == 0 or now_ms - seg.max_timestamp <= self.config.retention_ms:
-                    break
-                doomed.append(seg)
-            if doomed and doomed[-1] is self.active:
-                self.roll()
-        if self.config.retention_bytes >= 0:
-            excess = self.size_bytes - self.config.retention_bytes
-            for seg in self.segments[:-1]:
-                if seg in doomed:
-                    excess -= seg.size
-                    continue
-                if excess - seg.size < 0:
-                    break
-                doomed.append(seg)
-                excess -= seg.size
+        segs = self._segments
+        for i, seg in enumerate(segs):
+            last = i == len(segs) - 1
+            upper = self.log_end_offset if last else segs[i + 1].base_offset
+            if (last and seg.size == 0) or upper > self._high_watermark:
+                break
+            by_time = retention_ms >= 0 and now_ms - seg.largest_timestamp > retention_ms
+            by_size = diff is not None and diff - seg.size >= 0
+            by_start = not last and upper <= self.log_start_offset
+            if not (by_time or by_size or by_start):
+                break
+            doomed.append(seg)
+            if diff is not None:
+                diff -= seg.size
+        if doomed and doomed[-1] is self.active:
+            self.roll(now_ms)
         return doomed
 
     def remove_segments(self, segments: list[Segment]) -> list[Segment]:
-        """Loop thread: drop segments from the log (files renamed ``.deleted``); the caller unlinks
-        them on a worker with ``Segment.delete_files`` after file.delete.delay.ms."""
+        """Loop thread: drop segments from the log, advance the log start offset, rename their
+        files ``*.deleted``; returns the removed segments, whose ``delete_files`` the caller runs on
+        a worker after file.delete.delay.ms."""
         removed = []
         for seg in segments:
-            if seg is self.active or seg not in self.segments:
+            if seg is self.active or seg not in self._segments:
                 continue
-            i = self.segments.index(seg)
-            del self.segments[i], self._bases[i]
+            i = self._segments.index(seg)
+            del self._segments[i], self._bases[i]
             seg.mark_deleted()
             removed.append(seg)
         if removed:
-            self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+            self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
+            self._high_watermark = max(self._high_watermark, self.log_start_offset)
+            self.recovery_point = max(self.recovery_point, self.log_start_offset)
         return removed
 
+    def expire_producers(self, now_ms: int) -> int:
+        return self.producer_state.expire(now_ms)
+
     # ------------------------------------------------------------------ truncation and lifecycle
+    def _drop_segment_files(self, seg: Segment) -> None:
+        seg.close()
+        for p in seg.paths():
+            p.unlink(missing_ok=True)
+
     def truncate_to(self, offset: int) -> None:
-        """Remove everything at or after ``offset`` (replication: follower truncation)."""
+        """Remove the batch holding ``offset`` and everything after it (follower truncation,
+        Kafka's truncateTo; offsets are batch boundaries in practice).  Below the first segment
+        this becomes ``truncate_fully_and_start_at(offset)``."""
         if offset >= self.log_end_offset:
             return
-        while len(self.segments) > 1 and self.active.base_offset >= offset:
-            seg = self.segments.pop()
+        if offset < self._segments[0].base_offset:
+            self.truncate_fully_and_start_at(offset)
+            return
+        while len(self._segments) > 1 and self.active.base_offset >= offset:
+            self._drop_segment_files(self._segments.pop())
             self._bases.pop()
-            seg.close()
-            for p in seg.paths():
-                p.unlink(missing_ok=True)
         self.active.truncate_to(offset)
-        self.high_watermark = min(self.high_watermark, self.log_end_offset)
-        self.recovery_point = min(self.recovery_point, self.log_end_offset)
-        self.producer_state.truncate_snapshots_after(self.log_end_offset)
+        end = self.log_end_offset
+        self.log_start_offset = min(self.log_start_offset, end)
+        self._high_watermark = min(self._high_watermark, end)
+        self.recovery_point = min(self.recovery_point, end)
+        self.producer_state.truncate_snapshots_after(end)
         self._rebuild_producer_state()
 
-    def close(self) -> None:
-        if not self.segments or self.active.closed:
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete every segment and restart the log empty at ``offset``."""
+        for seg in self._segments:
+            self._drop_segment_files(seg)
+        self._segments, self._bases = [], []
+        self.producer_state.delete_all_snapshots()
+        self.producer_state.producers = {}
+        self._new_segment(offset)
+        self.log_start_offset = self._high_watermark = self.recovery_point = offset
+        self.unflushed_messages = 0
+
+    def close(self, *, flush: bool = False) -> None:
+        """Write a producer snapshot and close every segment (final time-index entries); with
+        ``flush`` (clean shutdown) fsync everything unflushed, the active segment's indexes included."""
+        if not self._segments or self.active.closed:
             return
         try:
             self.producer_state.write_snapshot(self.log_end_offset)
+            if flush:
+                self.active.on_inactive()
+                self.flush()
+                self.active.fsync()
         finally:
-            for seg in self.segments:
+            for seg in self._segments:
                 seg.close()
 
     def delete(self) -> Path:
         """Loop thread: close and rename the directory to ``<topic>-<partition>.<hex>-delete``;
-        the caller removes the returned path on a worker thread."""
-        for seg in self.segments:
+        the caller removes the returned path on a worker thread (shutil.rmtree)."""
+        for seg in self._segments:
             seg.close()
-        target = self.dir.with_name(f"{self.dir.name}.{os.urandom(8).hex()}-delete")
+        target = self.dir.with_name(f"{self.dir.name}.{os.urandom(16).hex()}{DELETE_DIR_SUFFIX}")
         os.replace(self.dir, target)
         return target
+
+    def __repr__(self) -> str:
+        return (f"Log({self.topic}-{self.partition}, [{self.log_start_offset}, {self.log_end_offset}), "
+                f"{len(self._segments)} segment(s))")

@@ -10,6 +10,14 @@ LONG_MAX = 2**63 - 1
 
 @dataclass(frozen=True)
 class LogConfig:
+    """Per-log settings, named after Kafka's topic configs in snake case, with Kafka's defaults.
+
+    ``retention_ms``/``retention_bytes`` -1 mean unlimited; ``flush_messages``/``flush_ms``
+    default to never (durability from replication, like Kafka).  ``producer_id_expiration_ms``
+    is Kafka's broker setting ``producer.id.expiration.ms``.  Immutable: a change is a new
+    value passed to ``Log.update_config``.
+    """
+
     segment_bytes: int = 1073741824
     segment_ms: int = 604800000
     segment_index_bytes: int = 10485760
@@ -23,6 +31,10 @@ class LogConfig:
     message_timestamp_type: str = "CreateTime"
     cleanup_policy: str = "delete"
     producer_id_expiration_ms: int = 86400000
+    compression_type: str = "producer"  # producer (keep), uncompressed, gzip, snappy, lz4, zstd
+    min_insync_replicas: int = 1
+    message_timestamp_before_max_ms: int = 2**63 - 1
+    message_timestamp_after_max_ms: int = 3600000
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> "LogConfig":

@@ -9,7 +9,12 @@ Files in the data directory (Kafka's formats):
 
 Only the first of ``log.dirs`` is used for now (JBOD comes later).  Owned by
 the event-loop thread; directory removal is handed back to the caller for a
-worker thread.
+worker thread (``load`` returns leftover ``*-delete`` directories, ``delete``
+the renamed one).  ``exclude`` names directories that are not partition logs
+of this manager (the metadata log).  Per-topic configs come from the caller
+(the controller layer): ``create(topic, partition, config)`` and
+``update_config(topic, config)``; ``load`` opens existing logs with the
+default config until the caller supplies theirs.
 """
 from __future__ import annotations
 
@@ -30,14 +35,21 @@ CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 
 
 def read_checkpoint(path: Path) -> dict[tuple[str, int], int]:
+    """Parse a Kafka offset checkpoint file; a missing or malformed file reads as empty (the
+    logs then recover from offset 0 / start at their first segment)."""
     out: dict[tuple[str, int], int] = {}
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
         return out
     try:
+        if lines[0].strip() != "0":
+            raise ValueError(f"unsupported checkpoint version {lines[0]!r}")
         count = int(lines[1])
-        for line in lines[2:2 + count]:
+        entries = lines[2:2 + count]
+        if len(entries) != count:
+            raise ValueError("fewer entries than the count line says")
+        for line in entries:
             topic, part, offset = line.split()
             out[(topic, int(part))] = int(offset)
     except (IndexError, ValueError):
@@ -47,6 +59,7 @@ def read_checkpoint(path: Path) -> dict[tuple[str, int], int]:
 
 
 def write_checkpoint(path: Path, values: dict[tuple[str, int], int]) -> None:
+    """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename)."""
     lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
@@ -120,7 +133,13 @@ class LogManager:
     def shutdown(self) -> None:
         """Flush and close every log, write checkpoints, then the clean-shutdown marker."""
         for the_log in self._logs.values():
-            the_log.sync_all()
-            the_log.close()
+            the_log.close(flush=True)
         self.write_checkpoints()
-        (self.dir / CLEAN_SHUTDOWN).touch()
+        marker = self.dir / CLEAN_SHUTDOWN
+        with open(marker, "w") as f:
+            os.fsync(f.fileno())
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -5,34 +5,58 @@ Per producer id: the epoch and the metadata of its last 5 batches
 Java client keep up to 5 requests in flight, so a retry of any of them is
 recognised as a duplicate and answered with the original offsets.
 
-Rules (Apache Kafka's ProducerAppendInfo):
-* epoch below the current one: INVALID_PRODUCER_EPOCH;
-* epoch above the current one: the first sequence must be 0 (unless the
-  current epoch is unknown), else OUT_OF_ORDER_SEQUENCE_NUMBER;
-* same epoch: a batch whose (first, last) sequence matches a cached batch is a
-  duplicate; otherwise its first sequence must follow the last one (wrapping
-  at 2^31-1 to 0), else OUT_OF_ORDER_SEQUENCE_NUMBER; with no state for the
-  producer (new, expired or removed by retention) any sequence is accepted.
+Rules (Apache Kafka's ProducerAppendInfo / UnifiedLog.analyzeAndValidateProducerState):
 
-Snapshot file ``<20-digit offset>.snapshot`` in the partition directory: one
-JSON document ``{"version": 1, "offset": N, "crc": C, "producers": [...]}``
-where ``crc`` is the CRC-32C of the canonical JSON of ``producers``; it holds
-the state after every batch below ``offset``.  Written at segment roll and
-at close; the two newest are kept.  Owned by its Log (event-loop thread).
+* epoch below the current one: INVALID_PRODUCER_EPOCH;
+* epoch above the current one: the first sequence must be 0, unless the
+  current epoch is unknown (-1), else OUT_OF_ORDER_SEQUENCE_NUMBER;
+* same epoch: a batch whose (first, last) sequence matches one of the cached
+  batches is a duplicate (nothing is written; the caller returns the cached
+  offsets); otherwise its first sequence must follow the last one (wrapping
+  at 2^31-1 to 0; with an entry but no cached batch, e.g. after a transaction
+  marker, it must be 0), else OUT_OF_ORDER_SEQUENCE_NUMBER;
+* no state for the producer (new, expired): any sequence is accepted.
+
+Several batches of one append are checked in order against the state as the
+earlier ones would leave it (``check_batches``); state changes only in
+``update``, called for each batch actually written and when replaying the
+log.  Producers are expired ``producer.id.expiration.ms`` after their last
+batch timestamp by ``expire``, which the broker calls periodically (Kafka also drops
+expired producers when loading a snapshot; we do not, so a restart never forgets
+a producer that a retry may still need).
+
+Snapshot file ``<20-digit offset>.snapshot`` in the partition directory, one
+JSON document::
+
+    {"version": 1, "offset": N, "crc": C, "producers": [
+        {"pid": .., "epoch": .., "last_timestamp": ..,
+         "batches": [[first_seq, last_seq, first_offset, last_offset, timestamp], ...]}, ...]}
+
+where ``crc`` is the CRC-32C of the canonical JSON (sorted keys, no spaces)
+of ``producers``.  It holds the state after every batch below ``offset``.
+Written (temp file + rename, no fsync: a torn or lost snapshot only costs a
+longer replay, and one above the recovered log end is discarded) at segment
+roll and at close; the two newest are kept.  On open the Log loads the newest
+valid snapshot at or below its end and replays batch headers from there.
+Simplification: transactional state (ongoing transactions, first unstable
+offset) is not tracked yet.  Owned by its Log (event-loop thread).
 """
 from __future__ import annotations
 
 import collections
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from strom.errors import InvalidProducerEpoch, OutOfOrderSequence
-from strom.records.batch import INT32_MAX, BatchHeader, crc32c_of
+from strom.records.batch import INT32_MAX, NO_PRODUCER_EPOCH, NO_SEQUENCE, BatchHeader, crc32c_of
 
 MAX_CACHED_BATCHES = 5
 SNAPSHOT_SUFFIX = ".snapshot"
+SNAPSHOT_VERSION = 1
+SNAPSHOTS_KEPT = 2
 
 
 @dataclass
@@ -52,11 +76,35 @@ class ProducerEntry:
 
     @property
     def last_seq(self) -> int:
-        return self.batches[-1].last_seq if self.batches else -1
+        return self.batches[-1].last_seq if self.batches else NO_SEQUENCE
+
+    def find_duplicate(self, h: BatchHeader) -> BatchMeta | None:
+        if h.producer_epoch != self.epoch:
+            return None
+        last_seq = h.last_sequence
+        for meta in self.batches:
+            if meta.first_seq == h.base_sequence and meta.last_seq == last_seq:
+                return meta
+        return None
 
 
-def _next_seq(seq: int) -> int:
+def next_sequence(seq: int) -> int:
     return 0 if seq == INT32_MAX else seq + 1
+
+
+def _check_sequence(pid: int, epoch: int, last_seq: int, h: BatchHeader) -> None:
+    """Kafka's checkProducerEpoch + checkSequence against a known entry (epoch, last sequence)."""
+    if h.producer_epoch < epoch:
+        raise InvalidProducerEpoch(f"producer {pid}: epoch {h.producer_epoch} is older than the current "
+                                   f"epoch {epoch}")
+    if h.producer_epoch > epoch:
+        if h.base_sequence != 0 and epoch != NO_PRODUCER_EPOCH:
+            raise OutOfOrderSequence(f"producer {pid}: new epoch {h.producer_epoch} must start at sequence 0, "
+                                     f"got {h.base_sequence}")
+        return
+    if epoch != NO_PRODUCER_EPOCH and h.base_sequence != next_sequence(last_seq):
+        raise OutOfOrderSequence(f"producer {pid}: expected sequence {next_sequence(last_seq)}, "
+                                 f"got {h.base_sequence} (epoch {epoch})")
 
 
 class ProducerStateManager:
@@ -67,24 +115,35 @@ class ProducerStateManager:
 
     # ------------------------------------------------------------------ checks
     def check(self, h: BatchHeader) -> BatchMeta | None:
-        """Validate a batch before it is written; returns the cached batch when it is a duplicate."""
+        """Validate one batch before it is written; returns the cached batch when it is a duplicate.
+        Raises InvalidProducerEpoch / OutOfOrderSequence."""
+        if h.producer_id < 0:
+            return None
         entry = self.producers.get(h.producer_id)
         if entry is None:
             return None
-        if h.producer_epoch < entry.epoch:
-            raise InvalidProducerEpoch(f"producer {h.producer_id} epoch {h.producer_epoch} is older than "
-                                       f"the current epoch {entry.epoch}")
-        if h.producer_epoch > entry.epoch:
-            if h.base_sequence != 0 and entry.epoch >= 0:
-                raise OutOfOrderSequence(f"producer {h.producer_id}: new epoch {h.producer_epoch} must start at "
-                                         f"sequence 0, got {h.base_sequence}")
-            return None
-        for meta in entry.batches:
-            if meta.first_seq == h.base_sequence and meta.last_seq == h.last_sequence:
-                return meta
-        if entry.batches and h.base_sequence != _next_seq(entry.last_seq):
-            raise OutOfOrderSequence(f"producer {h.producer_id}: expected sequence {_next_seq(entry.last_seq)}, "
-                                     f"got {h.base_sequence}")
+        dup = entry.find_duplicate(h)
+        if dup is not None:
+            return dup
+        _check_sequence(h.producer_id, entry.epoch, entry.last_seq, h)
+        return None
+
+    def check_batches(self, headers: Iterable[BatchHeader]) -> BatchMeta | None:
+        """``check`` for every batch of one append, each against the state the earlier ones leave.
+        Returns the cached metadata when a batch is a duplicate (the whole append is then one)."""
+        staged: dict[int, tuple[int, int]] = {}
+        for h in headers:
+            pid = h.producer_id
+            if pid < 0:
+                continue
+            prior = staged.get(pid)
+            if prior is None:
+                dup = self.check(h)
+                if dup is not None:
+                    return dup
+            else:
+                _check_sequence(pid, prior[0], prior[1], h)
+            staged[pid] = (h.producer_epoch, h.last_sequence)
         return None
 
     def update(self, h: BatchHeader) -> None:
@@ -92,70 +151,97 @@ class ProducerStateManager:
         if h.producer_id < 0:
             return
         entry = self.producers.get(h.producer_id)
-        if entry is None or h.producer_epoch > entry.epoch:
+        if entry is None or h.producer_epoch != entry.epoch:
+            if entry is not None and h.producer_epoch < entry.epoch:
+                return  # replaying a stale batch (e.g. an old marker): keep the newer epoch
             entry = ProducerEntry(h.producer_epoch)
             self.producers[h.producer_id] = entry
-        if h.base_sequence >= 0:
+        if h.base_sequence >= 0 and not h.is_control:
             entry.batches.append(BatchMeta(h.base_sequence, h.last_sequence, h.base_offset, h.last_offset,
                                            h.max_timestamp))
         entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
 
+    def last_entry(self, producer_id: int) -> ProducerEntry | None:
+        return self.producers.get(producer_id)
+
     def expire(self, now_ms: int) -> int:
-        """Forget producers idle for longer than the expiration; returns how many."""
-        old = [pid for pid, e in self.producers.items() if now_ms - e.last_timestamp > self.expiration_ms]
+        """Forget producers whose last batch timestamp is ``producer.id.expiration.ms`` or more in
+        the past; returns how many."""
+        old = [pid for pid, e in self.producers.items() if now_ms - e.last_timestamp >= self.expiration_ms]
         for pid in old:
             del self.producers[pid]
         return len(old)
 
     # ------------------------------------------------------------------ snapshots
-    def _snapshot_files(self) -> list[tuple[int, Path]]:
+    def snapshot_files(self) -> list[tuple[int, Path]]:
+        """(offset, path) of the snapshot files, oldest first."""
         out = []
         for p in self.dir.glob(f"*{SNAPSHOT_SUFFIX}"):
-            try:
-                out.append((int(p.name[:-len(SNAPSHOT_SUFFIX)]), p))
-            except ValueError:
-                continue
+            stem = p.name[:-len(SNAPSHOT_SUFFIX)]
+            if stem.isdigit():
+                out.append((int(stem), p))
         return sorted(out)
 
-    def write_snapshot(self, offset: int) -> None:
+    def latest_snapshot_offset(self) -> int | None:
+        files = self.snapshot_files()
+        return files[-1][0] if files else None
+
+    @staticmethod
+    def _canonical(producers: list) -> bytes:
+        return json.dumps(producers, separators=(",", ":"), sort_keys=True).encode()
+
+    def write_snapshot(self, offset: int) -> Path:
+        """Write the state as of ``offset`` (every batch below it applied); keep the 2 newest files."""
         producers = [{"pid": pid, "epoch": e.epoch, "last_timestamp": e.last_timestamp,
                       "batches": [[b.first_seq, b.last_seq, b.first_offset, b.last_offset, b.timestamp]
                                   for b in e.batches]}
                      for pid, e in sorted(self.producers.items())]
-        body = json.dumps(producers, separators=(",", ":"), sort_keys=True)
-        doc = json.dumps({"version": 1, "offset": offset, "crc": crc32c_of(body.encode()), "producers": producers},
-                         separators=(",", ":"), sort_keys=True)
+        doc = {"version": SNAPSHOT_VERSION, "offset": offset, "crc": crc32c_of(self._canonical(producers)),
+               "producers": producers}
         path = self.dir / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(doc)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":"), sort_keys=True))
         os.replace(tmp, path)
-        for _, old in self._snapshot_files()[:-2]:
+        for _, old in self.snapshot_files()[:-SNAPSHOTS_KEPT]:
             old.unlink(missing_ok=True)
+        return path
+
+    def _read_snapshot(self, path: Path, offset: int) -> dict[int, ProducerEntry]:
+        doc = json.loads(path.read_bytes())
+        if doc.get("version") != SNAPSHOT_VERSION or doc.get("offset") != offset:
+            raise ValueError("unknown version or offset mismatch")
+        if crc32c_of(self._canonical(doc["producers"])) != doc["crc"]:
+            raise ValueError("crc mismatch")
+        producers = {}
+        for p in doc["producers"]:
+            entry = ProducerEntry(int(p["epoch"]), last_timestamp=int(p["last_timestamp"]))
+            for b in p["batches"]:
+                entry.batches.append(BatchMeta(*(int(x) for x in b)))
+            producers[int(p["pid"])] = entry
+        return producers
 
     def load_snapshot(self, max_offset: int) -> int:
-        """Load the newest valid snapshot at or below ``max_offset``; returns its offset (0 if none)."""
+        """Load the newest valid snapshot at or below ``max_offset`` (deleting newer and invalid
+        ones); returns its offset, or 0 (empty state) when there is none."""
         self.producers = {}
-        for offset, path in reversed(self._snapshot_files()):
+        for offset, path in reversed(self.snapshot_files()):
             if offset > max_offset:
                 path.unlink(missing_ok=True)
                 continue
             try:
-                doc = json.loads(path.read_text())
-                body = json.dumps(doc["producers"], separators=(",", ":"), sort_keys=True)
-                if crc32c_of(body.encode()) != doc["crc"]:
-                    raise ValueError("crc mismatch")
-            except (OSError, ValueError, KeyError):
+                self.producers = self._read_snapshot(path, offset)
+            except (OSError, ValueError, KeyError, TypeError):
                 path.unlink(missing_ok=True)
                 continue
-            for p in doc["producers"]:
-                entry = ProducerEntry(p["epoch"], last_timestamp=p["last_timestamp"])
-                for b in p["batches"]:
-                    entry.batches.append(BatchMeta(*b))
-                self.producers[p["pid"]] = entry
             return offset
         return 0
 
     def truncate_snapshots_after(self, offset: int) -> None:
-        for off, path in self._snapshot_files():
+        """Delete snapshots above ``offset`` (log truncation)."""
+        for off, path in self.snapshot_files():
             if off > offset:
                 path.unlink(missing_ok=True)
+
+    def delete_all_snapshots(self) -> None:
+        for _, path in self.snapshot_files():
+            path.unlink(missing_ok=True)

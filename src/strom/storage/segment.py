@@ -1,11 +1,30 @@
-"""Segment: one ``<base offset>.log`` file with its ``.index`` and ``.timeindex``.
+"""Segment: one ``<20-digit base offset>.log`` file with its ``.index`` and ``.timeindex``.
 
-The .log file is a plain concatenation of record batches exactly as stored
-(see strom.records.batch for the layout).  Appends go to the end with one
-os.write per call; reads use os.pread, so readers never move a file pointer.
-Owned by its Log on the event-loop thread; ``fsync`` and ``delete_files`` may
-run on a worker thread (they touch only file descriptors / paths, never the
-in-memory state).
+The ``.log`` file is a plain concatenation of record batches exactly as they
+were appended (see strom.records.batch for the layout; base offsets already
+assigned).  Appends go to the end with one ``os.pwrite`` per call; reads use
+``os.pread``, so readers never move a file pointer.  The index formats are in
+strom.storage.index.
+
+Opening (``load``):
+
+* ``recover=False`` (clean shutdown, or a segment before the recovery point):
+  the indexes are sanity-checked as Kafka does (whole entries, last offset
+  entry pointing at a batch whose last offset matches) and only the tail after
+  the last offset-index entry is scanned (headers only) to find the end, the
+  next offset and the largest timestamp.  A missing or corrupt index is
+  rebuilt from the log; a tail that does not end on a batch boundary triggers
+  a full recovery.
+* ``recover=True``: every batch is re-validated (magic, length, CRC-32C,
+  offsets contiguous from the segment's base offset — to be relaxed to
+  "increasing" when compaction lands, as compacted segments have gaps); the
+  file is truncated at the first bad batch; both indexes are rebuilt.  Files
+  are read in chunks of a few MiB, never whole.  As in Kafka, the base offset
+  and partition leader epoch are not covered by the CRC.
+
+Threading: owned by its Log on the event-loop thread.  Worker threads only
+ever get duplicated file descriptors (``sync_fds``) or renamed paths
+(``delete_files``), never the in-memory state.
 """
 from __future__ import annotations
 
@@ -13,8 +32,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from strom.records.batch import HEADER_SIZE, BatchHeader, read_header, scan_batches
+from strom.records.batch import (
+    ATTRIBUTES_OFFSET, HEADER_SIZE, INT32_MAX, MAGIC, MIN_BATCH_LENGTH, BatchHeader, crc32c_of, read_header,
+)
 from strom.storage.index import CorruptIndex, OffsetIndex, TimeIndex
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+DELETED_SUFFIX = ".deleted"
+SCAN_CHUNK = 8 << 20  # recovery / rebuild reads
+WALK_CHUNK = 16 << 10  # header walks from an index entry (a few index intervals)
 
 
 def segment_name(base_offset: int) -> str:
@@ -27,109 +55,144 @@ class Segment:
         self.dir = directory
         self.base_offset = base_offset
         name = segment_name(base_offset)
-        self.log_path = directory / f"{name}.log"
-        self.index = OffsetIndex(directory / f"{name}.index", base_offset, index_max_bytes)
-        self.time_index = TimeIndex(directory / f"{name}.timeindex", base_offset, index_max_bytes)
+        self.log_path = directory / f"{name}{LOG_SUFFIX}"
+        self.index = OffsetIndex(directory / f"{name}{INDEX_SUFFIX}", base_offset, index_max_bytes)
+        self.time_index = TimeIndex(directory / f"{name}{TIME_INDEX_SUFFIX}", base_offset, index_max_bytes)
         self.index_interval_bytes = index_interval_bytes
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         self.size = os.fstat(self.fd).st_size
+        if self.size == 0:  # a new segment: create its (empty) index files, as Kafka does
+            for index in (self.index, self.time_index):
+                os.close(os.open(index.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         self.next_offset = base_offset
-        self.max_timestamp = -1
-        self.offset_of_max_timestamp = -1
+        self.max_timestamp = -1  # largest batch max timestamp in the segment
+        self.offset_of_max_timestamp = -1  # last offset of the (first) batch carrying it
         self.created_ms = created_ms
-        self.first_batch_timestamp: int | None = None
+        self._first_batch_timestamp: int | None = None
         self._bytes_since_index = 0
         self.closed = False
+        self._deleted_paths: list[Path] = []
 
     # ------------------------------------------------------------------ loading
-    def load(self, *, recover: bool) -> list[tuple[int, BatchHeader]]:
-        """Open an existing segment.
-
-        recover=True: validate every batch (CRC), truncate a torn/corrupt tail
-        and rebuild both indexes; returns the valid batches.  recover=False:
-        trust the file, load the indexes (rebuilding them if missing or
-        corrupt) and find the end by scanning headers after the last index entry.
-        """
-        if recover:
-            return self._rebuild(check_crc=True)
+    def load(self, *, recover: bool) -> int:
+        """Open an existing segment (see the module docstring); returns the bytes truncated."""
+        if recover or self.size == 0:
+            return self.recover(check_crc=True)
         try:
-            if not self.index.path.exists() or not self.time_index.path.exists():
-                raise CorruptIndex("missing index")
-            self.index.load()
-            self.time_index.load()
-            if self.index.values and self.index.values[-1] > self.size:
-                raise CorruptIndex("index points past the end of the log")
+            self.index.open_existing()
+            self.time_index.open_existing()
+            last = self.index.last_entry()
+            start, expected = 0, self.base_offset
+            if last is not None:
+                offset, start = last
+                if start >= self.size:
+                    raise CorruptIndex("offset index points past the end of the log")
+                h = read_header(os.pread(self.fd, HEADER_SIZE, start))
+                if h.magic != MAGIC or h.last_offset != offset or h.base_offset < self.base_offset:
+                    raise CorruptIndex("offset index does not match the log")
+                expected = h.base_offset
+            tlast = self.time_index.last_entry()
+            if tlast is not None and tlast[1] < self.base_offset:
+                raise CorruptIndex("time index offset below the base offset")
         except CorruptIndex:
-            self._rebuild(check_crc=False)
-            return []
-        start_offset, pos = self.index.lookup(2**62)
-        last = None
-        for pos, h in self._headers_from(pos):
-            last = h
-            if self.first_batch_timestamp is None and pos == 0:
-                self.first_batch_timestamp = h.max_timestamp
-        if last is not None:
-            self.next_offset = last.next_offset
-        elif self.size:
-            self._rebuild(check_crc=False)
-            return []
-        if self.first_batch_timestamp is None and self.size:
-            self.first_batch_timestamp = read_header(os.pread(self.fd, HEADER_SIZE, 0)).max_timestamp
-        self.max_timestamp, self.offset_of_max_timestamp = self.time_index.max_timestamp
-        if self.size:
-            self._bytes_since_index = self.size - (self.index.values[-1] if self.index.values else 0)
-        return []
+            self.index.close()
+            self.time_index.close()
+            return self.recover(check_crc=False)
+        if tlast is not None:
+            self.max_timestamp, self.offset_of_max_timestamp = tlast
+        self._bytes_since_index = 0
+        walked = False
+        for _pos, h in self._walk(start, check_crc=False, next_offset=expected, chunk=WALK_CHUNK):
+            walked = True
+            self._track_in_memory(h)
+            self._bytes_since_index += h.size
+        if not walked or self._walk_end != self.size or (tlast is not None and tlast[1] >= self.next_offset):
+            return self.recover(check_crc=True)  # torn tail despite a clean shutdown: validate all
+        return 0
 
-    def _rebuild(self, *, check_crc: bool) -> list[tuple[int, BatchHeader]]:
-        data = os.pread(self.fd, self.size, 0) if self.size else b""
-        batches, valid = scan_batches(data, check_crc=check_crc)
-        if valid < self.size:
-            os.ftruncate(self.fd, valid)
-            self.size = valid
-        self.index.keys, self.index.values = [], []
-        self.time_index.keys, self.time_index.values = [], []
+    def recover(self, *, check_crc: bool) -> int:
+        """Rescan the whole file; truncate at the first invalid batch; rebuild both indexes."""
+        self.index.close()
+        self.time_index.close()
+        self.index.reset()
+        self.time_index.reset()
         self.next_offset = self.base_offset
         self.max_timestamp = self.offset_of_max_timestamp = -1
         self._bytes_since_index = 0
-        self.first_batch_timestamp = None
-        for pos, h in batches:
+        self._first_batch_timestamp = None
+        for pos, h in self._walk(0, check_crc=check_crc, next_offset=self.base_offset, chunk=SCAN_CHUNK):
             self._track(pos, h, write=False)
-        self.index.rewrite()
-        self.time_index.rewrite()
-        return batches
+        truncated = self.size - self._walk_end
+        if truncated:
+            os.ftruncate(self.fd, self._walk_end)
+            self.size = self._walk_end
+        self.index.write_all()
+        self.time_index.write_all()
+        return truncated
 
-    def _headers_from(self, pos: int) -> Iterator[tuple[int, BatchHeader]]:
-        while pos + HEADER_SIZE <= self.size:
-            h = read_header(os.pread(self.fd, HEADER_SIZE, pos))
-            if pos + h.size > self.size or h.batch_length <= 0:
+    def _walk(self, start: int, *, check_crc: bool, next_offset: int | None = None,
+              chunk: int = WALK_CHUNK) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of the batches from ``start``; stops at the first torn/invalid one
+        and leaves its position in ``self._walk_end``."""
+        pos = start
+        buf = b""
+        buf_start = start
+        size = self.size
+        self._walk_end = pos
+        while pos + HEADER_SIZE <= size:
+            if pos + HEADER_SIZE > buf_start + len(buf):
+                buf = os.pread(self.fd, min(max(chunk, HEADER_SIZE), size - pos), pos)
+                buf_start = pos
+            h = read_header(buf, pos - buf_start)
+            if (h.magic != MAGIC or h.batch_length < MIN_BATCH_LENGTH or pos + h.size > size
+                    or h.last_offset_delta < 0 or h.last_offset_delta > INT32_MAX):
                 return
+            if next_offset is not None:  # recovery: offsets must be contiguous (no compaction yet)
+                if h.base_offset != next_offset or h.last_offset - self.base_offset > INT32_MAX:
+                    return
+                next_offset = h.next_offset
+            if check_crc:
+                if pos + h.size > buf_start + len(buf):
+                    buf = os.pread(self.fd, min(max(chunk, h.size), size - pos), pos)
+                    buf_start = pos
+                rel = pos - buf_start
+                if crc32c_of(memoryview(buf)[rel + ATTRIBUTES_OFFSET:rel + h.size]) != h.crc:
+                    return
             yield pos, h
             pos += h.size
+            self._walk_end = pos
+
+    def iter_headers(self, start: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of every batch from byte ``start`` (producer-state replay, tools)."""
+        return self._walk(start, check_crc=False, chunk=SCAN_CHUNK)
+
+    headers = iter_headers
 
     # ------------------------------------------------------------------ appending
-    def _track(self, pos: int, h: BatchHeader, *, write: bool) -> None:
-        if self.first_batch_timestamp is None:
-            self.first_batch_timestamp = h.max_timestamp
-        if self._bytes_since_index >= self.index_interval_bytes or not self.index.keys:
-            if write:
-                self.index.append(h.base_offset, pos)
-                self.time_index.maybe_append(max(h.max_timestamp, self.max_timestamp), h.base_offset)
-            else:
-                self.index.keys.append(h.base_offset)
-                self.index.values.append(pos)
-                ts = max(h.max_timestamp, self.max_timestamp)
-                if not self.time_index.keys or ts > self.time_index.keys[-1]:
-                    self.time_index.keys.append(ts)
-                    self.time_index.values.append(h.base_offset)
-            self._bytes_since_index = 0
-        self._bytes_since_index += h.size
+    def _track_in_memory(self, h: BatchHeader) -> None:
         if h.max_timestamp > self.max_timestamp:
             self.max_timestamp = h.max_timestamp
-            self.offset_of_max_timestamp = h.base_offset
+            self.offset_of_max_timestamp = h.last_offset
         self.next_offset = h.next_offset
 
-    def append(self, data: bytes | bytearray, batches: list[tuple[int, BatchHeader]]) -> None:
-        """Write ``data`` (whole batches) at the end; ``batches`` are (position within data, header)."""
+    def _track(self, pos: int, h: BatchHeader, *, write: bool) -> None:
+        """Kafka's LogSegment.append bookkeeping for one batch at file position ``pos``."""
+        if self._first_batch_timestamp is None and pos == 0:
+            self._first_batch_timestamp = h.max_timestamp
+        self._track_in_memory(h)
+        if self._bytes_since_index > self.index_interval_bytes:
+            if write:
+                self.index.append(h.last_offset, pos)
+                self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            else:
+                self.index.add_in_memory(h.last_offset, pos)
+                self.time_index.add_in_memory(self.max_timestamp, self.offset_of_max_timestamp)
+            self._bytes_since_index = 0
+        self._bytes_since_index += h.size
+
+    def append(self, data: bytes | bytearray | memoryview, batches: list[tuple[int, BatchHeader]]) -> None:
+        """Write ``data`` (whole batches, offsets assigned) at the end with one pwrite;
+        ``batches`` are (position within ``data``, header)."""
         start = self.size
         written = os.pwrite(self.fd, data, start)
         if written != len(data):  # pragma: no cover - disk full and the like
@@ -139,57 +202,154 @@ class Segment:
         for pos, h in batches:
             self._track(start + pos, h, write=True)
 
+    @property
+    def first_batch_timestamp(self) -> int | None:
+        """Max timestamp of the first batch (Kafka's rollingBasedTimestamp), None when empty."""
+        if self._first_batch_timestamp is None and self.size >= HEADER_SIZE:
+            self._first_batch_timestamp = read_header(os.pread(self.fd, HEADER_SIZE, 0)).max_timestamp
+        return self._first_batch_timestamp
+
+    def time_waited_for_roll(self, now_ms: int, incoming_max_timestamp: int) -> int:
+        """Kafka's timeWaitedForRoll: the incoming batch's timestamp minus the first batch's,
+        or the time since creation when the segment has no timestamped batch."""
+        first = self.first_batch_timestamp
+        if first is not None and first >= 0:
+            return incoming_max_timestamp - first
+        return now_ms - self.created_ms
+
+    @property
+    def largest_timestamp(self) -> int:
+        """Largest batch timestamp, or the file's mtime when no batch has one (Kafka's rule)."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        return int(os.fstat(self.fd).st_mtime * 1000)
+
     # ------------------------------------------------------------------ reading
-    def find_position(self, offset: int) -> tuple[int, BatchHeader] | None:
-        """(file position, header) of the batch that contains ``offset``, or None if beyond the end."""
+    def translate_offset(self, offset: int, start_position: int = 0) -> tuple[int, BatchHeader] | None:
+        """(file position, header) of the first batch whose last offset is >= ``offset``, or None
+        when ``offset`` is beyond this segment.  Index lookup, then a header-only scan."""
         _, pos = self.index.lookup(offset)
-        for pos, h in self._headers_from(pos):
+        for pos, h in self._walk(max(pos, start_position), check_crc=False):
             if h.last_offset >= offset:
                 return pos, h
         return None
 
+    find_position = translate_offset
+
     def read(self, position: int, max_bytes: int) -> bytes:
-        return os.pread(self.fd, min(max_bytes, self.size - position), position)
+        return os.pread(self.fd, max(0, min(max_bytes, self.size - position)), position)
 
-    def headers(self) -> Iterator[tuple[int, BatchHeader]]:
-        return self._headers_from(0)
+    def read_batches(self, offset: int, max_bytes: int, max_offset: int, *, min_one_batch: bool) -> bytes | None:
+        """Whole batches from the one holding ``offset``: at most ``max_bytes`` (but the first batch
+        whole when ``min_one_batch``), none whose base offset is >= ``max_offset``.  One pread.
+        None when ``offset`` is beyond this segment."""
+        found = self.translate_offset(offset)
+        if found is None:
+            return None
+        pos, first = found
+        if first.base_offset >= max_offset:
+            return b""
+        end = self.size
+        if max_offset < self.next_offset:
+            limit = self.translate_offset(max_offset, pos)
+            if limit is not None:
+                lpos, lh = limit
+                end = lpos if lh.base_offset >= max_offset else lpos + lh.size
+        if pos + first.size > min(end, pos + max_bytes):
+            return self.read(pos, first.size) if min_one_batch else b""
+        limit = min(end, pos + max_bytes)
+        if limit < end:  # the last batch boundary <= limit: index entry, then a short header walk
+            start = max(self.index.floor_position(limit), pos)
+            cut = start
+            for bpos, h in self._walk(start, check_crc=False):
+                if bpos + h.size > limit:
+                    break
+                cut = bpos + h.size
+            limit = cut
+        return os.pread(self.fd, limit - pos, pos)
 
-    def find_timestamp(self, timestamp: int) -> tuple[int, BatchHeader] | None:
-        """First batch whose max timestamp is >= ``timestamp``."""
+    def find_timestamp(self, timestamp: int, start_offset: int = 0) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the first batch with max timestamp >= ``timestamp`` and last
+        offset >= ``start_offset`` (Kafka's findOffsetByTimestamp, batch level)."""
+        if self.max_timestamp < timestamp:
+            return None
         start = self.time_index.lookup(timestamp)
-        pos = 0 if start is None else self.index.lookup(start)[1]
-        for pos, h in self._headers_from(pos):
-            if h.max_timestamp >= timestamp:
+        pos = self.index.lookup(max(start if start is not None else self.base_offset, start_offset))[1]
+        for pos, h in self._walk(pos, check_crc=False):
+            if h.max_timestamp >= timestamp and h.last_offset >= start_offset:
                 return pos, h
         return None
 
     # ------------------------------------------------------------------ maintenance
-    def truncate_to(self, offset: int) -> None:
-        """Remove every batch at or after ``offset`` (batch boundaries)."""
-        found = self.find_position(offset)
+    def truncate_to(self, offset: int) -> int:
+        """Remove the batch holding ``offset`` and everything after it (Kafka's LogSegment.truncateTo);
+        returns the bytes removed."""
+        found = self.translate_offset(offset)
         if found is None:
-            return
-        pos, h = found
-        if h.base_offset < offset:  # keep the batch that holds offset-1
-            pos += h.size
+            return 0
+        pos = found[0]
+        removed = self.size - pos
         os.ftruncate(self.fd, pos)
         self.size = pos
-        self._rebuild(check_crc=False)
+        self.index.truncate_to_position(pos)
+        self.time_index.truncate_to_offset(found[1].base_offset)
+        self.next_offset = self.base_offset
+        self.max_timestamp = self.offset_of_max_timestamp = -1
+        if pos == 0:
+            self._first_batch_timestamp = None
+        last = self.index.last_entry()
+        tlast = self.time_index.last_entry()
+        if tlast is not None:
+            self.max_timestamp, self.offset_of_max_timestamp = tlast
+        start = last[1] if last is not None else 0
+        self._bytes_since_index = 0
+        for _pos, h in self._walk(start, check_crc=False):
+            self._track_in_memory(h)
+            self._bytes_since_index += h.size
+        return removed
 
     @property
     def is_full_index(self) -> bool:
         return self.index.full or self.time_index.full
 
+    def offset_fits(self, last_offset: int) -> bool:
+        """Whether ``last_offset`` is representable relative to the base (int32) in the indexes."""
+        return last_offset - self.base_offset <= INT32_MAX
+
+    def on_inactive(self) -> None:
+        """The segment stops being active (roll): final time-index entry, release index write fds."""
+        if self.max_timestamp >= 0:
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
+        self.index.close()
+        self.time_index.close()
+
+    def sync_fds(self) -> list[int]:
+        """Loop thread: fresh descriptors of the log and index files for a worker to fsync and close."""
+        fds = [os.dup(self.fd)]
+        for path in (self.index.path, self.time_index.path):
+            try:
+                fds.append(os.open(path, os.O_RDONLY))
+            except FileNotFoundError:
+                pass
+        return fds
+
     def fsync(self) -> None:
-        """Worker thread: flush the log and index files to disk."""
-        if not self.closed:
-            os.fsync(self.fd)
-            self.index.fsync()
-            self.time_index.fsync()
+        """Fsync the log and index files now (same-thread use, e.g. shutdown)."""
+        for fd in self.sync_fds():
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self.max_timestamp >= 0:
+                try:
+                    self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
+                                                 skip_full_check=True)
+                except (OSError, CorruptIndex):  # pragma: no cover - index rebuilt at next open
+                    pass
             self.index.close()
             self.time_index.close()
             os.close(self.fd)
@@ -198,21 +358,29 @@ class Segment:
         return [self.log_path, self.index.path, self.time_index.path]
 
     def mark_deleted(self) -> list[Path]:
-        """Loop thread: close and rename the files to ``*.deleted``; returns the new paths."""
-        self.close()
+        """Loop thread: close and rename the files to ``*.deleted`` (Kafka's async delete); returns them."""
+        self.closed = True
+        self.index.close()
+        self.time_index.close()
+        os.close(self.fd)
         out = []
         for p in self.paths():
-            if p.exists():
-                target = p.with_name(p.name + ".deleted")
+            target = p.with_name(p.name + DELETED_SUFFIX)
+            try:
                 os.replace(p, target)
-                out.append(target)
+            except FileNotFoundError:
+                continue
+            out.append(target)
         self._deleted_paths = out
         return out
 
     def delete_files(self) -> None:
-        """Worker thread: unlink the renamed files."""
-        for p in getattr(self, "_deleted_paths", []):
+        """Worker thread: unlink the files renamed by ``mark_deleted``."""
+        for p in self._deleted_paths:
             try:
                 p.unlink()
             except FileNotFoundError:
                 pass
+
+    def __repr__(self) -> str:
+        return f"Segment({self.log_path.name}, offsets {self.base_offset}..{self.next_offset}, {self.size} bytes)"

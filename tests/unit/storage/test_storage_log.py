@@ -1,188 +1,175 @@
-"""The partition log on real files: appends, reads, rolls, recovery, retention, producer state."""
+"""The partition log on real files: offsets, reads, rolls, timestamps, flushing, truncation."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from strom.errors import CorruptMessage, InvalidProducerEpoch, InvalidRecord, OffsetOutOfRange, OutOfOrderSequence
-from strom.records.batch import NewRecord, build_batch, iter_records, validate_batches
-from strom.storage.log import Log
+from strom.errors import InvalidTimestamp, OffsetOutOfRange
+from strom.records import compression
+from strom.records.batch import NewRecord, build_batch, iter_records, read_header, validate_batches
+from strom.storage.log import Log, parse_partition_dir
 from strom.storage.log_config import LogConfig
-from strom.storage.log_manager import LogManager
-from strom.util.clock import FakeClock
 
-
-def batch(*values: bytes, pid: int = -1, epoch: int = -1, seq: int = -1, ts: int | None = None) -> bytes:
-    return build_batch([NewRecord(None, v) for v in values], producer_id=pid, producer_epoch=epoch,
-                       base_sequence=seq, timestamp_ms=ts)
-
-
-def append(log: Log, data: bytes):
-    return log.append(data, validate_batches(data))
-
-
-def values(log: Log, offset: int = 0) -> list[bytes]:
-    out = []
-    while offset < log.log_end_offset:
-        data = log.read(offset, 1 << 20)
-        recs = list(iter_records(data))
-        out += [r.value for r in recs if r.offset >= offset]
-        offset = recs[-1].offset + 1
-    return out
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-def open_log(tmp_path, clock, **cfg) -> Log:
-    return Log(tmp_path / "t-0", LogConfig(**cfg), clock=clock)
+from ._helpers import T0, append, batch, open_log, values
 
 
 def test_offsets_are_assigned_and_reads_return_whole_batches(tmp_path, clock):
     log = open_log(tmp_path, clock)
-    assert append(log, batch(b"a", b"b")).first_offset == 0
+    assert (log.topic, log.partition) == ("t", 0)
+    r = append(log, batch(b"a", b"b"))
+    assert (r.first_offset, r.last_offset, r.log_append_time, r.log_start_offset, r.duplicate) == (0, 1, -1, 0, False)
     r = append(log, batch(b"c"))
     assert (r.first_offset, r.last_offset) == (2, 2)
-    assert log.log_end_offset == 3
+    assert log.log_end_offset == log.high_watermark == 3
     assert values(log) == [b"a", b"b", b"c"]
     # reading from the middle of a batch returns that whole batch
-    assert [r.offset for r in iter_records(log.read(1, 1 << 20))][0] == 0
+    assert [r.offset for r in iter_records(log.read(1, 1 << 20))] == [0, 1, 2]
     assert log.read(3, 100) == b""
     with pytest.raises(OffsetOutOfRange):
         log.read(4, 100)
+    with pytest.raises(OffsetOutOfRange):
+        log.read(-1, 100)
+
+
+def test_several_batches_in_one_append_get_consecutive_offsets(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    data = batch(b"a", b"b") + batch(b"c") + batch(b"d", b"e", b"f")
+    r = append(log, data)
+    assert (r.first_offset, r.last_offset) == (0, 5)
+    assert [h.base_offset for h in validate_batches(log.read(0, 1 << 20))] == [0, 2, 3]
 
 
 def test_max_bytes_is_honoured_but_one_batch_always_fits(tmp_path, clock):
-    log = open_log(tmp_path, clock)
-    for i in range(10):
+    log = open_log(tmp_path, clock, index_interval_bytes=200)
+    for _ in range(30):
         append(log, batch(b"x" * 100))
     one = len(batch(b"x" * 100))
-    assert len(log.read(0, one * 3 + 10)) == one * 3
+    for n in (1, 2, 3, 7, 20):
+        assert len(log.read(0, one * n + 10)) == one * n
+        assert len(log.read(5, one * n)) == one * n
     assert len(log.read(0, 10)) == one  # min one batch
     assert log.read(0, 10, min_one_batch=False) == b""
 
 
-def test_roll_by_size_and_by_time(tmp_path, clock):
-    log = open_log(tmp_path, clock, segment_bytes=1000, segment_ms=60_000)
-    for _ in range(20):
-        append(log, batch(b"y" * 100))
-    assert len(log.segments) > 2
-    assert all(s.size <= 1000 for s in log.segments)
-    n = len(log.segments)
-    clock.advance(61_000)
-    append(log, batch(b"z"))
-    assert len(log.segments) == n + 1
-    assert sorted(p.name for p in log.dir.glob("*.log"))[0] == "00000000000000000000.log"
-    assert values(log)[-1] == b"z"
-
-
-def test_clean_reopen_does_not_rescan_and_crash_reopen_truncates_torn_tail(tmp_path, clock):
-    mgr = LogManager([tmp_path], LogConfig(), clock=clock)
-    mgr.load()
-    log = mgr.create("t", 0, LogConfig(segment_bytes=2000))
-    for i in range(30):
-        append(log, batch(str(i).encode() * 50))
-    mgr.shutdown()
-
-    mgr = LogManager([tmp_path], LogConfig(), clock=clock)
-    mgr.load()
-    log = mgr.get("t", 0)
-    assert mgr.was_clean and log.recovered_segments == 0
-    assert log.log_end_offset == 30
-    # crash: no marker; tear the last batch and drop an index
-    for l in mgr.logs():
-        l.close()
-    active = sorted((tmp_path / "t-0").glob("*.log"))[-1]
-    size = active.stat().st_size
-    with open(active, "r+b") as f:
-        f.truncate(size - 7)
-    os.remove(sorted((tmp_path / "t-0").glob("*.index"))[0])
-    mgr = LogManager([tmp_path], LogConfig(), clock=clock)
-    mgr.load()
-    log = mgr.get("t", 0)
-    assert not mgr.was_clean and log.recovered_segments >= 1
-    assert log.log_end_offset == 29
-    assert values(log) == [str(i).encode() * 50 for i in range(29)]
-    assert append(log, batch(b"next")).first_offset == 29
-
-
-def test_retention_by_bytes_and_time(tmp_path, clock):
-    log = open_log(tmp_path, clock, segment_bytes=1000, retention_bytes=2500)
-    for _ in range(40):
-        append(log, batch(b"r" * 100, ts=clock.now_ms()))
-    doomed = log.segments_to_delete(clock.now_ms())
-    assert doomed and log.active not in doomed
-    removed = log.remove_segments(doomed)
-    for seg in removed:
-        seg.delete_files()
-    assert log.size_bytes - log.active.size <= 2500
-    assert log.log_start_offset == log.segments[0].base_offset > 0
-    with pytest.raises(OffsetOutOfRange):
-        log.read(0, 100)
-
-    log2 = Log(tmp_path / "u-0", LogConfig(segment_bytes=1000, retention_ms=10_000), clock=clock)
-    for _ in range(20):
-        append(log2, batch(b"o" * 100, ts=clock.now_ms()))
-    clock.advance(20_000)
-    doomed = log2.segments_to_delete(clock.now_ms())
-    log2.remove_segments(doomed)
-    assert log2.log_start_offset == log2.log_end_offset == 20
-
-
-def test_producer_state_duplicates_sequences_and_epochs(tmp_path, clock):
-    log = open_log(tmp_path, clock)
-    first = append(log, batch(b"a", b"b", pid=7, epoch=0, seq=0))
-    dup = append(log, batch(b"a", b"b", pid=7, epoch=0, seq=0))
-    assert dup.duplicate and dup.first_offset == first.first_offset and log.log_end_offset == 2
-    with pytest.raises(OutOfOrderSequence):
-        append(log, batch(b"c", pid=7, epoch=0, seq=5))
-    append(log, batch(b"c", pid=7, epoch=0, seq=2))
-    with pytest.raises(OutOfOrderSequence):  # a new epoch must start at 0
-        append(log, batch(b"d", pid=7, epoch=1, seq=3))
-    append(log, batch(b"d", pid=7, epoch=1, seq=0))
-    with pytest.raises(InvalidProducerEpoch):
-        append(log, batch(b"e", pid=7, epoch=0, seq=3))
-    # unknown producer: any sequence is accepted
-    append(log, batch(b"f", pid=8, epoch=0, seq=41))
-    log.close()
-    reopened = open_log(tmp_path, clock)  # state comes back from the snapshot
-    assert append(reopened, batch(b"d", pid=7, epoch=1, seq=0)).duplicate
-    with pytest.raises(OutOfOrderSequence):
-        append(reopened, batch(b"g", pid=8, epoch=0, seq=40))
-
-
-def test_validation_rejects_bad_batches():
-    good = bytearray(batch(b"v"))
-    bad_crc = bytearray(good)
-    bad_crc[-1] ^= 1
-    with pytest.raises(CorruptMessage):
-        validate_batches(bytes(bad_crc))
-    with pytest.raises(CorruptMessage):
-        validate_batches(bytes(good[:-3]))
-    old = bytearray(good)
-    old[16] = 1
-    with pytest.raises(InvalidRecord):
-        validate_batches(bytes(old))
-    with pytest.raises(InvalidRecord):
-        validate_batches(b"")
-
-
-def test_timestamps_lookup_and_log_append_time(tmp_path, clock):
+def test_max_offset_and_high_watermark_limit_reads(tmp_path, clock):
     log = open_log(tmp_path, clock)
     for i in range(10):
-        append(log, batch(b"t", ts=1000 + i * 10))
-    assert log.offset_for_timestamp(1045) == (5, 1050)
-    assert log.offset_for_timestamp(5000) is None
-    assert log.max_timestamp() == (9, 1090)
-    lat = Log(tmp_path / "lat-0", LogConfig(message_timestamp_type="LogAppendTime"), clock=clock)
-    r = append(lat, batch(b"x", ts=5))
+        append(log, batch(str(i).encode()))
+    got = [r.offset for r in iter_records(log.read(0, 1 << 20, max_offset=4))]
+    assert got == [0, 1, 2, 3]
+    assert log.read(4, 1 << 20, max_offset=4) == b""
+    log.high_watermark = 6
+    assert [r.offset for r in iter_records(log.read(0, 1 << 20))] == list(range(6))
+    assert log.read(6, 1 << 20) == b""  # not an error: between HW and LEO
+    log.high_watermark = 1000  # clamped to the log end
+    assert log.high_watermark == 10
+
+
+def test_reads_cross_segment_boundaries_one_segment_at_a_time(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=1000)
+    for i in range(30):
+        append(log, batch(b"%03d" % i + b"x" * 100))
+    assert len(log.segments) > 3
+    assert values(log) == [b"%03d" % i + b"x" * 100 for i in range(30)]
+    second = log.segments[1]
+    data = log.read(second.base_offset - 1, 1 << 20)
+    assert validate_batches(data)[-1].next_offset == second.base_offset  # stops at the boundary
+    assert read_header(log.read(second.base_offset, 1 << 20)).base_offset == second.base_offset
+
+
+def test_roll_by_size_by_time_and_by_full_index(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=1000, segment_ms=60_000)
+    for _ in range(20):
+        append(log, batch(b"y" * 100, ts=clock.now_ms()))
+    assert len(log.segments) > 2
+    assert all(0 < s.size <= 1000 for s in log.segments)
+    assert [s.base_offset for s in log.segments] == sorted(s.base_offset for s in log.segments)
+    n = len(log.segments)
+    clock.advance(61_000)
+    append(log, batch(b"z", ts=clock.now_ms()))  # the first batch of the segment is 61 s older
+    assert len(log.segments) == n + 1 and log.active.base_offset == 20
+    append(log, batch(b"z2", ts=clock.now_ms()))
+    assert len(log.segments) == n + 1
+    assert sorted(p.name for p in log.dir.glob("*.log"))[0] == "00000000000000000000.log"
+    assert values(log)[-2:] == [b"z", b"z2"]
+    # a full index rolls too (the time index holds segment_index_bytes // 12 entries)
+    small = open_log(tmp_path, clock, "s-0", segment_index_bytes=24, index_interval_bytes=1)
+    for i in range(12):
+        append(small, batch(b"q", ts=T0 + i))
+    assert len(small.segments) > 2
+    assert all(s.time_index.entries <= 3 for s in small.segments)
+
+
+def test_oversized_batch_gets_a_segment_of_its_own(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=500)
+    append(log, batch(b"small"))
+    append(log, batch(b"L" * 2000))
+    append(log, batch(b"small"))
+    assert [s.next_offset - s.base_offset for s in log.segments] == [1, 1, 1]
+    assert values(log) == [b"small", b"L" * 2000, b"small"]
+
+
+def test_offset_for_timestamp_is_record_precise(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=1000, index_interval_bytes=100)
+    for i in range(30):
+        recs = [NewRecord(None, b"r" * 50, (), T0 + i * 100 + j * 10) for j in range(3)]
+        append(log, build_batch(recs))
+    assert len(log.segments) > 2
+    assert log.offset_for_timestamp(T0 + 1015) == (32, T0 + 1020)  # third record of batch 10
+    assert log.offset_for_timestamp(T0 + 1010) == (31, T0 + 1010)
+    assert log.offset_for_timestamp(0) == (0, T0)
+    assert log.offset_for_timestamp(T0 + 2920) == (89, T0 + 2920)
+    assert log.offset_for_timestamp(T0 + 2921) is None
+    log.high_watermark = 60
+    assert log.offset_for_timestamp(T0 + 2500) is None  # beyond the high watermark
+    log.high_watermark = log.log_end_offset
+    assert log.max_timestamp() == (89, T0 + 2920)
+
+
+def test_max_timestamp_picks_the_first_record_with_the_largest_timestamp(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=600)
+    assert log.max_timestamp() == (-1, -1)
+    append(log, batch(b"a", ts=T0 + 5))
+    append(log, build_batch([NewRecord(None, b"x", (), T0 + 1), NewRecord(None, b"y", (), T0 + 50),
+                             NewRecord(None, b"z", (), T0 + 50)]))
+    for _ in range(10):
+        append(log, batch(b"p" * 100, ts=T0 + 20))
+    assert log.max_timestamp() == (2, T0 + 50)
+    log.close()
+    again = open_log(tmp_path, clock)
+    assert again.max_timestamp() == (2, T0 + 50)
+
+
+def test_log_append_time(tmp_path, clock):
+    lat = open_log(tmp_path, clock, "lat-0", message_timestamp_type="LogAppendTime")
+    r = append(lat, batch(b"x", b"y", ts=5))
     assert r.log_append_time == clock.now_ms()
-    rec = next(iter_records(lat.read(0, 1000)))
-    assert rec.timestamp == clock.now_ms()
-    validate_batches(lat.read(0, 1000))  # CRC was recomputed
+    h = validate_batches(lat.read(0, 1000))[0]  # CRC was recomputed
+    assert h.timestamp_type == 1 and h.max_timestamp == clock.now_ms()
+    assert [rec.timestamp for rec in iter_records(lat.read(0, 1000))] == [clock.now_ms()] * 2
+    assert lat.max_timestamp() == (0, clock.now_ms())
+
+
+def test_create_time_window_is_enforced(tmp_path, clock):
+    log = open_log(tmp_path, clock, message_timestamp_after_max_ms=1000, message_timestamp_before_max_ms=5000)
+    append(log, batch(b"ok", ts=clock.now_ms() + 1000))
+    with pytest.raises(InvalidTimestamp):
+        append(log, batch(b"future", ts=clock.now_ms() + 1001))
+    with pytest.raises(InvalidTimestamp):
+        append(log, batch(b"past", ts=clock.now_ms() - 5001))
+    assert log.log_end_offset == 1
+
+
+def test_topic_compression_type_reencodes(tmp_path, clock):
+    log = open_log(tmp_path, clock, compression_type="zstd")
+    append(log, batch(b"a" * 500, b"b"))
+    h = validate_batches(log.read(0, 1 << 20))[0]
+    assert h.compression == compression.ZSTD
+    assert [r.value for r in iter_records(log.read(0, 1 << 20))] == [b"a" * 500, b"b"]
+    keep = open_log(tmp_path, clock, "k-0")
+    append(keep, batch(b"c", compression=compression.GZIP))
+    assert validate_batches(keep.read(0, 1 << 20))[0].compression == compression.GZIP
 
 
 def test_flush_policy_and_plan(tmp_path, clock):
@@ -195,8 +182,105 @@ def test_flush_policy_and_plan(tmp_path, clock):
     append(log, batch(b"4"))  # arrives while the worker fsyncs: covered by the next flush
     log.flush_done(plan())
     assert log.recovery_point == 3 and log.unflushed_messages == 1
-    timed = Log(tmp_path / "f-0", LogConfig(flush_ms=1000), clock=clock)
+    log.flush()
+    assert log.recovery_point == 4 and log.unflushed_messages == 0 and log.flush_plan() is None
+    timed = open_log(tmp_path, clock, "f-0", flush_ms=1000)
     append(timed, batch(b"x"))
     assert not timed.needs_flush(clock.now_ms())
     clock.advance(1500)
     assert timed.needs_flush(clock.now_ms())
+
+
+def test_flush_plan_survives_a_concurrent_roll_and_close(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=500)
+    for _ in range(5):
+        append(log, batch(b"x" * 200))
+    plan = log.flush_plan()
+    log.close()  # the worker's descriptors are its own
+    assert plan() == 5
+
+
+def test_truncate_to(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=1000)
+    for i in range(30):
+        append(log, batch(b"%02d" % i + b"t" * 100, pid=1, epoch=0, seq=i))
+    log.truncate_to(17)
+    assert log.log_end_offset == 17 == log.high_watermark
+    assert values(log) == [b"%02d" % i + b"t" * 100 for i in range(17)]
+    assert log.active.base_offset <= 17 and len(list(log.dir.glob("*.log"))) == len(log.segments)
+    assert log.producer_state.last_entry(1).last_seq == 16  # producer state follows the truncation
+    assert append(log, batch(b"again", pid=1, epoch=0, seq=17)).first_offset == 17
+    log.truncate_to(1000)  # beyond the end: nothing to do
+    assert log.log_end_offset == 18
+
+
+def test_truncate_fully_and_start_at(tmp_path, clock):
+    log = open_log(tmp_path, clock, segment_bytes=1000)
+    for _ in range(20):
+        append(log, batch(b"t" * 100))
+    log.truncate_fully_and_start_at(500)
+    assert log.log_start_offset == log.log_end_offset == log.high_watermark == 500
+    assert [p.name for p in log.dir.glob("*.log")] == ["00000000000000000500.log"]
+    assert append(log, batch(b"x")).first_offset == 500
+    log.close()
+    assert open_log(tmp_path, clock).log_start_offset == 500
+
+
+def test_delete_renames_the_directory(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    append(log, batch(b"x"))
+    target = log.delete()
+    assert not (tmp_path / "t-0").exists()
+    assert target.parent == tmp_path and target.name.startswith("t-0.") and target.name.endswith("-delete")
+    assert (target / "00000000000000000000.log").exists()
+
+
+def test_update_config_and_partition_dir_names(tmp_path, clock):
+    log = Log(tmp_path / "my-topic-12", LogConfig(), clock=clock)
+    assert (log.topic, log.partition) == ("my-topic", 12)
+    log.update_config(LogConfig(segment_bytes=600))
+    for _ in range(10):
+        append(log, batch(b"u" * 100))
+    assert len(log.segments) > 1
+    assert parse_partition_dir("a-b-3") == ("a-b", 3)
+    assert parse_partition_dir("nodash") is None and parse_partition_dir("x-y") is None
+
+
+def test_log_config_from_kafka_names():
+    cfg = LogConfig.from_props({"segment.bytes": 1234, "retention.ms": -1, "message.timestamp.type": "LogAppendTime",
+                                "cleanup.policy": ["compact", "delete"], "unknown.setting": 1,
+                                "max.message.bytes": 99, "producer.id.expiration.ms": 5})
+    assert cfg.segment_bytes == 1234 and cfg.retention_ms == -1 and cfg.log_append_time
+    assert cfg.cleanup_policy == "compact,delete" and cfg.max_message_bytes == 99
+    assert cfg.producer_id_expiration_ms == 5
+    assert LogConfig.from_props({"internal.segment.bytes": 100, "segment.bytes": 1 << 20}).segment_bytes == 100
+    assert LogConfig().segment_bytes == 1073741824 and LogConfig().flush_messages == 2**63 - 1
+
+
+def test_one_write_per_append_and_no_descriptor_leaks(tmp_path, clock, monkeypatch):
+    log = open_log(tmp_path, clock, index_interval_bytes=1 << 20)
+    append(log, batch(b"warm"))
+    calls = []
+    real_pwrite, real_write = os.pwrite, os.write
+    monkeypatch.setattr(os, "pwrite", lambda *a: calls.append("pwrite") or real_pwrite(*a))
+    monkeypatch.setattr(os, "write", lambda *a: calls.append("write") or real_write(*a))
+    append(log, batch(b"a", b"b") + batch(b"c") + batch(b"d" * 1000))
+    assert calls == ["pwrite"]
+    monkeypatch.undo()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        append(log, batch(b"x"))
+        plan = log.flush_plan()
+        log.flush_done(plan())
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_relative_offset_overflow_rolls(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    append(log, batch(b"a"))
+    seg = log.active
+    assert seg.offset_fits(seg.base_offset + 2**31 - 1) and not seg.offset_fits(seg.base_offset + 2**31)
+    log._maybe_roll(100, T0, seg.base_offset + 2**31 - 1, clock.now_ms())
+    assert len(log.segments) == 1
+    log._maybe_roll(100, T0, seg.base_offset + 2**31, clock.now_ms())  # would not fit the int32 index
+    assert len(log.segments) == 2 and log.active.base_offset == 1

@@ -4,7 +4,8 @@ Per partition: validate the batches' headers only (magic 2, sizes, CRC-32C,
 ``max.message.bytes``), run the idempotent-producer checks, append the bytes
 as received (compressed batches stay compressed) and answer with the base
 offset.  acks=0 sends no response; acks=1 and acks=-1 answer after the local
-append (one replica: the ISR is this broker).  A topic that does not exist is
+append (one replica: the ISR is this broker); acks=-1 with fewer in-sync
+replicas than the topic's ``min.insync.replicas`` answers NOT_ENOUGH_REPLICAS.  A topic that does not exist is
 created first when ``auto.create.topics.enable`` is true.  v13 addresses
 topics by id.  Transactions are not supported yet: a transactional batch is
 answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the transactions issue lifts this).
@@ -61,7 +62,11 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
                 records = pdata.records
                 if not records:
                     raise KafkaError("empty record set", ErrorCode.INVALID_RECORD)
-                headers = validate_batches(records, max_batch_bytes=part.log.config.max_message_bytes)
+                config = part.log.config
+                if acks == -1 and len(part.isr) < config.min_insync_replicas:
+                    raise KafkaError(f"the in-sync replicas {list(part.isr)} are fewer than min.insync.replicas="
+                                     f"{config.min_insync_replicas}", ErrorCode.NOT_ENOUGH_REPLICAS)
+                headers = validate_batches(records, max_batch_bytes=config.max_message_bytes)
                 if request.transactional_id is not None or any(h.is_transactional for h in headers):
                     raise KafkaError("transactions are not supported yet", ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
                 result = part.append(records, headers, now)

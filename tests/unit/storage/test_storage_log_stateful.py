@@ -1,0 +1,110 @@
+"""Stateful property test: random appends, rolls, reopens (clean and crash), truncation and
+retention against a model of the batches."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from strom.storage.log import Log
+from strom.storage.log_config import LogConfig
+from strom.util.clock import FakeClock
+
+from ._helpers import append, batch, values
+
+
+class LogMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp())
+        self.clock = FakeClock()
+        self.config = LogConfig(segment_bytes=800, index_interval_bytes=150, retention_ms=-1)
+        self.log = Log(self.tmp / "m-0", self.config, clock=self.clock)
+        self.batches: list[tuple[int, list[bytes], int | None]] = []  # (base offset, values, sequence)
+        self.seq = 0  # next sequence of the idempotent producer 1
+        self.start = 0
+        self.end = 0
+        self.counter = 0
+
+    def teardown(self) -> None:
+        try:
+            self.log.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+    @rule(count=st.integers(1, 4), size=st.integers(0, 300), pid=st.booleans())
+    def append(self, count, size, pid):
+        vals = []
+        for _ in range(count):
+            vals.append(b"%06d" % self.counter + b"p" * size)
+            self.counter += 1
+        seq = self.seq if pid else None
+        data = batch(*vals, ts=self.clock.now_ms(), pid=1 if pid else -1, epoch=0 if pid else -1,
+                     seq=-1 if seq is None else seq)
+        r = append(self.log, data)
+        assert r.first_offset == self.end and not r.duplicate
+        self.batches.append((r.first_offset, vals, seq))
+        self.end += count
+        if pid:
+            self.seq += count
+            retry = append(self.log, data)  # an idempotent retry writes nothing
+            assert retry.duplicate and (retry.first_offset, retry.last_offset) == (r.first_offset, r.last_offset)
+        self.clock.advance(10)
+
+    @rule(clean=st.booleans())
+    def reopen(self, clean):
+        recovery_point = self.log.recovery_point
+        if clean:
+            self.log.close(flush=True)
+        else:  # crash: the page cache keeps what was written, nothing else happens
+            for seg in self.log.segments:
+                os.close(seg.fd)
+                seg.index.close()
+                seg.time_index.close()
+        self.log = Log(self.tmp / "m-0", self.config, clock=self.clock, clean=clean,
+                       recovery_point=recovery_point, log_start_offset=self.start)
+
+    @precondition(lambda self: self.batches)
+    @rule(data=st.data())
+    def truncate(self, data):
+        offset = data.draw(st.integers(self.start, self.end))
+        self.log.truncate_to(offset)
+        kept = [(b, v, q) for b, v, q in self.batches if b + len(v) <= offset]
+        removed = self.batches[len(kept):]
+        self.batches = kept  # the batch holding ``offset`` goes too
+        if removed:
+            self.end = removed[0][0]
+        self.start = min(self.start, self.end)
+        seqs = [q + len(v) for _, v, q in kept if q is not None]
+        self.seq = seqs[-1] if seqs else 0
+
+    @precondition(lambda self: self.batches)
+    @rule(data=st.data())
+    def delete_records(self, data):
+        offset = data.draw(st.integers(self.start, self.end))
+        self.log.increment_log_start_offset(offset)
+        self.start = offset
+        for seg in self.log.remove_segments(self.log.segments_to_delete(self.clock.now_ms())):
+            seg.delete_files()
+
+    @rule()
+    def flush(self):
+        self.log.flush()
+
+    @invariant()
+    def matches_model(self):
+        assert self.log.log_end_offset == self.end
+        assert self.log.log_start_offset == self.start
+        expected = [v for b, vals, _ in self.batches for i, v in enumerate(vals) if b + i >= self.start]
+        assert values(self.log, self.start, max_bytes=700) == expected
+
+
+LogMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
+                                        suppress_health_check=[HealthCheck.too_slow])
+TestLogMachine = LogMachine.TestCase

@@ -72,6 +72,18 @@ def unescape_separator(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------- client flags
+ADMIN_TIMEOUT_MS = 30000
+
+
+def admin_verb(verbs: Any, name: str, help_: str) -> argparse.ArgumentParser:
+    """A verb of an admin noun (topic, group): client arguments plus ``--timeout-ms``."""
+    p = verbs.add_parser(name, help=help_, description=help_)
+    add_client_arguments(p)
+    p.add_argument("--timeout-ms", type=positive_int, default=ADMIN_TIMEOUT_MS, metavar="MS",
+                   help=f"give up after this long (default {ADMIN_TIMEOUT_MS})")
+    return p
+
+
 def add_client_arguments(parser: argparse.ArgumentParser, *, config_aliases: tuple[str, ...] = (),
                          property_aliases: tuple[str, ...] = ()) -> None:
     parser.add_argument("--bootstrap-server", metavar="HOST:PORT[,HOST:PORT...]",

@@ -37,17 +37,15 @@ from typing import IO, Any
 
 from strom.cli._common import (
     CliError,
-    add_client_arguments,
+    admin_verb,
     client_config,
     from_kafka,
     non_negative_int,
-    positive_int,
     print_error,
     progress,
 )
 from strom.errors import ErrorCode
 
-DEFAULT_TIMEOUT_MS = 30000
 TOOL_GROUP_ID = "strom-group-tool"  # the offsets consumer needs a group.id; it never joins or commits
 _UNSUPPORTED = frozenset(["_UNSUPPORTED_FEATURE", "UNSUPPORTED_VERSION"])
 
@@ -77,11 +75,7 @@ def register(subparsers: Any) -> None:
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     def verb(name: str, help_: str) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, help=help_, description=help_)
-        add_client_arguments(p)
-        p.add_argument("--timeout-ms", type=positive_int, default=DEFAULT_TIMEOUT_MS, metavar="MS",
-                       help=f"give up after this long (default {DEFAULT_TIMEOUT_MS})")
-        return p
+        return admin_verb(verbs, name, help_)
 
     p = verb("list", "list consumer group ids")
     p.add_argument("--state", type=parse_states, action="extend", default=[], metavar="STATE[,STATE...]",

@@ -15,14 +15,13 @@ from typing import IO, Any
 
 from strom.cli._common import (
     CliError,
-    add_client_arguments,
+    admin_verb,
     client_config,
     from_kafka,
     key_value,
     positive_int,
 )
 
-DEFAULT_TIMEOUT_MS = 30000
 _CONFIGS_UNSUPPORTED = frozenset(["_UNSUPPORTED_FEATURE", "UNSUPPORTED_VERSION"])
 SKIPPED = object()  # result of a future whose error was ignored (--if-exists, --if-not-exists)
 
@@ -33,11 +32,7 @@ def register(subparsers: Any) -> None:
     verbs = topic.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     def verb(name: str, help_: str) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, help=help_, description=help_)
-        add_client_arguments(p)
-        p.add_argument("--timeout-ms", type=positive_int, default=DEFAULT_TIMEOUT_MS, metavar="MS",
-                       help=f"give up after this long (default {DEFAULT_TIMEOUT_MS})")
-        return p
+        return admin_verb(verbs, name, help_)
 
     p = verb("create", "create a topic")
     p.add_argument("--topic", required=True, help="topic name")

@@ -169,6 +169,8 @@ class Log:
             truncated = seg.load(recover=i >= first_dirty) > 0
         if not self._segments:
             self._new_segment(log_start_offset or 0)
+        for seg in self._segments[:-1]:
+            seg.mark_inactive()
         self._dir_dirty = False
         first = self._segments[0].base_offset
         start = first if log_start_offset is None else max(first, log_start_offset)

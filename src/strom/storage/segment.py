@@ -28,6 +28,7 @@ ever get duplicated file descriptors (``sync_fds``) or renamed paths
 """
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,20 @@ def segment_name(base_offset: int) -> str:
     return f"{base_offset:020d}"
 
 
+MAX_OPEN_INACTIVE = 256  # inactive segments that may keep their .log descriptor open, process-wide
+_open_inactive: collections.OrderedDict["Segment", None] = collections.OrderedDict()
+
+
+def _touch_inactive(seg: "Segment") -> None:
+    """LRU bookkeeping of inactive segments holding a descriptor; closes the least recently used
+    beyond MAX_OPEN_INACTIVE, so open files grow with partitions, not with segments."""
+    _open_inactive[seg] = None
+    _open_inactive.move_to_end(seg)
+    while len(_open_inactive) > MAX_OPEN_INACTIVE:
+        old, _ = _open_inactive.popitem(last=False)
+        old._release_fd()
+
+
 class Segment:
     def __init__(self, directory: Path, base_offset: int, *, index_max_bytes: int, index_interval_bytes: int,
                  created_ms: int) -> None:
@@ -59,8 +74,9 @@ class Segment:
         self.index = OffsetIndex(directory / f"{name}{INDEX_SUFFIX}", base_offset, index_max_bytes)
         self.time_index = TimeIndex(directory / f"{name}{TIME_INDEX_SUFFIX}", base_offset, index_max_bytes)
         self.index_interval_bytes = index_interval_bytes
-        self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.size = os.fstat(self.fd).st_size
+        self._fd: int | None = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._inactive = False  # inactive segments open their .log lazily (see _touch_inactive)
+        self.size = os.fstat(self._fd).st_size
         if self.size == 0:  # a new segment: create its (empty) index files, as Kafka does
             for index in (self.index, self.time_index):
                 os.close(os.open(index.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
@@ -316,12 +332,38 @@ class Segment:
         """Whether ``last_offset`` is representable relative to the base (int32) in the indexes."""
         return last_offset - self.base_offset <= INT32_MAX
 
+    @property
+    def fd(self) -> int:
+        """The .log descriptor: always open for the active segment, reopened on demand for others."""
+        fd = self._fd
+        if fd is None:
+            if self.closed:
+                raise OSError(f"{self.log_path} is closed")
+            fd = self._fd = os.open(self.log_path, os.O_RDWR)
+        if self._inactive:
+            _touch_inactive(self)
+        return fd
+
+    def _release_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def mark_inactive(self) -> None:
+        """No more appends will come (loaded older segment, or after a roll): the .log descriptor
+        joins the process-wide LRU of inactive descriptors."""
+        if not self._inactive:
+            self._inactive = True
+            if self._fd is not None:
+                _touch_inactive(self)
+
     def on_inactive(self) -> None:
         """The segment stops being active (roll): final time-index entry, release index write fds."""
         if self.max_timestamp >= 0:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
         self.index.close()
         self.time_index.close()
+        self.mark_inactive()
 
     def sync_fds(self) -> list[int]:
         """Loop thread: fresh descriptors of the log and index files for a worker to fsync and close."""
@@ -352,7 +394,8 @@ class Segment:
                     pass
             self.index.close()
             self.time_index.close()
-            os.close(self.fd)
+            _open_inactive.pop(self, None)
+            self._release_fd()
 
     def paths(self) -> list[Path]:
         return [self.log_path, self.index.path, self.time_index.path]
@@ -362,7 +405,8 @@ class Segment:
         self.closed = True
         self.index.close()
         self.time_index.close()
-        os.close(self.fd)
+        _open_inactive.pop(self, None)
+        self._release_fd()
         out = []
         for p in self.paths():
             target = p.with_name(p.name + DELETED_SUFFIX)

@@ -284,3 +284,21 @@ def test_relative_offset_overflow_rolls(tmp_path, clock):
     assert len(log.segments) == 1
     log._maybe_roll(100, T0, seg.base_offset + 2**31, clock.now_ms())  # would not fit the int32 index
     assert len(log.segments) == 2 and log.active.base_offset == 1
+
+
+def test_inactive_segments_share_a_bounded_pool_of_descriptors(tmp_path, clock, monkeypatch):
+    from strom.storage import segment as segment_module
+    monkeypatch.setattr(segment_module, "MAX_OPEN_INACTIVE", 3)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    log = open_log(tmp_path, clock, segment_bytes=300)
+    for i in range(40):
+        append(log, batch(b"%03d" % i + b"z" * 200))
+    assert len(log.segments) >= 20
+    open_now = len(os.listdir("/proc/self/fd")) - fds_before
+    assert open_now <= 3 + 3, f"{open_now} descriptors for {len(log.segments)} segments"
+    # every old segment still reads (its descriptor is reopened on demand)
+    assert [v[:3] for v in values(log)] == [b"%03d" % i for i in range(40)]
+    log.close()
+    reopened = open_log(tmp_path, clock, segment_bytes=300)
+    assert len(os.listdir("/proc/self/fd")) - fds_before <= 3 + 3
+    assert [v[:3] for v in values(reopened)] == [b"%03d" % i for i in range(40)]

@@ -21,7 +21,8 @@ class FrameTooLarge(Exception):
     """The peer announced a frame larger than allowed (or a negative size)."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
+        super().__init__(f"frame size {size} is negative" if size < 0 else
+                         f"frame of {size} bytes exceeds the limit of {limit} bytes")
         self.size = size
         self.limit = limit
 

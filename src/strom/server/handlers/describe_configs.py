@@ -11,7 +11,7 @@ Behaviour:
 - configuration_keys null or empty means every config, else only those named.
   Configs marked ``internal`` are listed only when named or set on the topic.
 - include_synonyms (v1+) fills synonyms, else they are empty; v3+
-  include_documentation fills documentation and config_type.  Sensitive
+  include_documentation fills documentation; config_type (v3+) is always set.  Sensitive
   (password) values are null, in synonyms too.
 - Versions: v1-v4 differ only in v3's documentation/config_type and v4's
   flexible encoding.  v0 is not served (Kafka 4 removed it).
@@ -42,12 +42,12 @@ def _render(entry: ConfigEntry, synonyms: bool, docs: bool) -> dict[str, Any]:
     sensitive = entry.is_sensitive
     out: dict[str, Any] = {"name": entry.name, "value": None if sensitive else entry.value,
                            "read_only": entry.read_only, "config_source": entry.source,
-                           "is_sensitive": sensitive, "synonyms": [], "config_type": 0, "documentation": None}
+                           "is_sensitive": sensitive, "synonyms": [], "config_type": entry.config_type,
+                           "documentation": None}
     if synonyms:
         chain = entry.synonyms or [(entry.name, entry.value, entry.source)]  # Kafka lists at least the config
         out["synonyms"] = [{"name": n, "value": None if sensitive else v, "source": s} for n, v, s in chain]
     if docs:
-        out["config_type"] = entry.config_type
         out["documentation"] = entry.documentation
     return out
 

@@ -67,6 +67,9 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
                     raise KafkaError(f"the in-sync replicas {list(part.isr)} are fewer than min.insync.replicas="
                                      f"{config.min_insync_replicas}", ErrorCode.NOT_ENOUGH_REPLICAS)
                 headers = validate_batches(records, max_batch_bytes=config.max_message_bytes)
+                if len(headers) != 1:  # Kafka: produce v3+ carries exactly one batch per partition
+                    raise KafkaError(f"produce v3+ needs exactly one record batch per partition, got {len(headers)}",
+                                     ErrorCode.INVALID_RECORD)
                 if request.transactional_id is not None or any(h.is_transactional for h in headers):
                     raise KafkaError("transactions are not supported yet", ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
                 result = part.append(records, headers, now)

@@ -203,6 +203,12 @@ def run_kafka_python(m: Member, bootstrap: str, group: str, topic: str, stop: th
         def on_partitions_assigned(self, assigned):
             m.events.append(("assign", frozenset(tp.partition for tp in assigned)))
 
+    # Warm the client's metadata first: a kafka-python leader that assigns before it knows the topic
+    # rejoins at once, and kafka-python 3.0.12 then sometimes never re-enables its heartbeat thread
+    # (seen: no Heartbeat after a successful SyncGroup; the broker expires the member).
+    deadline = time.monotonic() + 10
+    while not c.partitions_for_topic(topic) and time.monotonic() < deadline:
+        time.sleep(0.05)
     c.subscribe([topic], listener=Listener())
     try:
         while not stop.is_set():

@@ -349,6 +349,13 @@ class Segment:
             os.close(self._fd)
             self._fd = None
 
+    def drop_descriptors(self) -> None:
+        """Close every descriptor without writing anything (simulates a crash in tests)."""
+        _open_inactive.pop(self, None)
+        self._release_fd()
+        self.index.close()
+        self.time_index.close()
+
     def mark_inactive(self) -> None:
         """No more appends will come (loaded older segment, or after a roll): the .log descriptor
         joins the process-wide LRU of inactive descriptors."""

@@ -302,3 +302,4 @@ def test_inactive_segments_share_a_bounded_pool_of_descriptors(tmp_path, clock, 
     reopened = open_log(tmp_path, clock, segment_bytes=300)
     assert len(os.listdir("/proc/self/fd")) - fds_before <= 3 + 3
     assert [v[:3] for v in values(reopened)] == [b"%03d" % i for i in range(40)]
+    reopened.close()

@@ -2,7 +2,6 @@
 retention against a model of the batches."""
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -64,9 +63,7 @@ class LogMachine(RuleBasedStateMachine):
             self.log.close(flush=True)
         else:  # crash: the page cache keeps what was written, nothing else happens
             for seg in self.log.segments:
-                os.close(seg.fd)
-                seg.index.close()
-                seg.time_index.close()
+                seg.drop_descriptors()
         self.log = Log(self.tmp / "m-0", self.config, clock=self.clock, clean=clean,
                        recovery_point=recovery_point, log_start_offset=self.start)
 

@@ -47,9 +47,7 @@ def expected(n):
 def crash(log):
     """Simulate a crash: drop the file descriptors without any shutdown work."""
     for seg in log.segments:
-        os.close(seg.fd)
-        seg.index.close()
-        seg.time_index.close()
+        seg.drop_descriptors()
 
 
 def test_torn_tail_is_cut_and_offsets_continue(tmp_path, clock):

@@ -242,9 +242,15 @@ class Controller:
             await self._commit(records)
 
     # ------------------------------------------------------------------ configs
+    def dynamic_broker_configs(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(this node's, cluster-wide) dynamic broker overrides; the node's win."""
+        configs = self.image.broker_configs
+        return configs.get(str(self.node_id), {}), configs.get("", {})
+
     def effective_broker_config(self) -> BrokerConfig:
         """The static config overlaid with dynamic cluster-wide ("") then per-node overrides."""
-        dynamic = {**self.image.broker_configs.get("", {}), **self.image.broker_configs.get(str(self.node_id), {})}
+        node_dynamic, cluster_dynamic = self.dynamic_broker_configs()
+        dynamic = {**cluster_dynamic, **node_dynamic}
         return self.config.with_overrides(**dynamic) if dynamic else self.config
 
     def topic_config_values(self, name: str) -> dict[str, Any]:

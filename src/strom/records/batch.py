@@ -363,6 +363,16 @@ def build_batch(records: Sequence[NewRecord | tuple[bytes | None, bytes | None]]
     return bytes(batch)
 
 
+def _read_nullable_bytes(data: bytes | memoryview, pos: int, end: int, what: str) -> tuple[bytes | None, int]:
+    """A varint length (-1 = null) and that many bytes, which must end by ``end``."""
+    length, pos = _read_varint(data, pos)
+    if length < 0:
+        return None, pos
+    if pos + length > end:
+        raise CorruptMessage(f"record {what} runs past the record")
+    return bytes(data[pos:pos + length]), pos + length
+
+
 def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, list[Record]]:
     """Decode one whole batch's records (decompressing); raises CorruptMessage on malformed data.
 
@@ -392,20 +402,8 @@ def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, li
         pos += 1  # attributes
         ts_delta, pos = _read_varint(data, pos)
         off_delta, pos = _read_varint(data, pos)
-        klen, pos = _read_varint(data, pos)
-        key = None
-        if klen >= 0:
-            if pos + klen > end:
-                raise CorruptMessage("record key runs past the record")
-            key = bytes(data[pos:pos + klen])
-            pos += klen
-        vlen, pos = _read_varint(data, pos)
-        value = None
-        if vlen >= 0:
-            if pos + vlen > end:
-                raise CorruptMessage("record value runs past the record")
-            value = bytes(data[pos:pos + vlen])
-            pos += vlen
+        key, pos = _read_nullable_bytes(data, pos, end, "key")
+        value, pos = _read_nullable_bytes(data, pos, end, "value")
         nh, pos = _read_varint(data, pos)
         if nh < 0 or nh > end - pos:
             raise CorruptMessage(f"invalid header count {nh}")
@@ -416,13 +414,7 @@ def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, li
                 raise CorruptMessage("record header key runs past the record")
             hk = bytes(data[pos:pos + hkl]).decode("utf-8", "replace")
             pos += hkl
-            hvl, pos = _read_varint(data, pos)
-            hv = None
-            if hvl >= 0:
-                if pos + hvl > end:
-                    raise CorruptMessage("record header value runs past the record")
-                hv = bytes(data[pos:pos + hvl])
-                pos += hvl
+            hv, pos = _read_nullable_bytes(data, pos, end, "header value")
             headers.append((hk, hv))
         if pos > end:
             raise CorruptMessage("record fields run past the record")

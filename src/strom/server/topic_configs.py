@@ -59,9 +59,7 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
         overrides = image_topic.configs if image_topic is not None else {}
     defaults = broker.controller.effective_broker_config().topic_defaults()
     explicit = broker.config.explicit()
-    dynamic = broker.controller.image.broker_configs
-    node_dynamic = dynamic.get(str(broker.node_id), {})
-    cluster_dynamic = dynamic.get("", {})
+    node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
     out = []
     for name, definition in sorted(TOPIC_CONFIGS.items()):
         sensitive = getattr(definition, "type", "") == "password"
@@ -92,9 +90,7 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
 
 def describe_broker_configs(broker: BrokerServices) -> list[ConfigEntry]:
     explicit = broker.config.explicit()
-    dynamic = broker.controller.image.broker_configs
-    node_dynamic = dynamic.get(str(broker.node_id), {})
-    cluster_dynamic = dynamic.get("", {})
+    node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
     out = []
     for name, definition in sorted(BROKER_CONFIGS.items()):
         sensitive = getattr(definition, "type", "") == "password"

@@ -47,22 +47,24 @@ class DecodeError(Exception):
     """A request that cannot be decoded (truncated, malformed, unknown)."""
 
 
-def _skip_tagged_fields(frame: bytes, pos: int) -> int:
-    count, pos = _read_uvarint(frame, pos)
+def skip_tagged_fields(frame: bytes | memoryview, pos: int) -> int:
+    """Skip a tagged-field section (every tag is unknown to the caller); returns the new position."""
+    count, pos = read_uvarint(frame, pos)
     for _ in range(count):
-        _tag, pos = _read_uvarint(frame, pos)
-        size, pos = _read_uvarint(frame, pos)
+        _tag, pos = read_uvarint(frame, pos)
+        size, pos = read_uvarint(frame, pos)
         pos += size
     if pos > len(frame):
-        raise DecodeError("truncated tagged fields in request header")
+        raise DecodeError("truncated tagged fields")
     return pos
 
 
-def _read_uvarint(frame: bytes, pos: int) -> tuple[int, int]:
+def read_uvarint(frame: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """An unsigned varint of at most 32 bits at ``pos``; returns (value, next position)."""
     shift = value = 0
     while True:
         if pos >= len(frame) or shift > 28:
-            raise DecodeError("bad varint in request header")
+            raise DecodeError("bad varint in request")
         b = frame[pos]
         pos += 1
         value |= (b & 0x7F) << shift
@@ -71,7 +73,7 @@ def _read_uvarint(frame: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def parse_request_header(frame: bytes) -> tuple[RequestHeader, int]:
+def parse_request_header(frame: bytes | memoryview) -> tuple[RequestHeader, int]:
     """Decode the common header fields; returns the header and the body offset.
 
     The tagged-field section of header v2 is skipped only when the API and
@@ -85,11 +87,11 @@ def parse_request_header(frame: bytes) -> tuple[RequestHeader, int]:
     if client_len >= 0:
         if pos + client_len > len(frame):
             raise DecodeError("truncated client_id")
-        client_id = frame[pos:pos + client_len].decode("utf-8", "replace")
+        client_id = str(frame[pos:pos + client_len], "utf-8", "replace")
         pos += client_len
     header = RequestHeader(api_key, api_version, correlation_id, client_id)
     if is_flexible_request(api_key, api_version):
-        pos = _skip_tagged_fields(frame, pos)
+        pos = skip_tagged_fields(frame, pos)
     return header, pos
 
 
@@ -122,7 +124,7 @@ def _reader(cls: type) -> Any:
     return entity_reader(cls)
 
 
-def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any:
+def decode_request(api_key: int, version: int, frame: bytes | memoryview, offset: int) -> Any:
     """Decode a request body; raises DecodeError when it is truncated or malformed."""
     cls = request_type(api_key, version)
     if cls is None:

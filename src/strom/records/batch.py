@@ -46,6 +46,7 @@ HEADER_SIZE = HEADER.size  # 61
 assert HEADER_SIZE == 61
 MAGIC = 2
 LOG_OVERHEAD = 12  # base_offset + batch_length: batch_length counts the bytes after these
+BASE_OFFSET_SIZE = 8  # the batch's first field, int64
 PARTITION_LEADER_EPOCH_OFFSET = 12
 MAGIC_OFFSET = 16
 CRC_OFFSET = 17
@@ -234,6 +235,11 @@ def scan_batches(buf: bytes | bytearray | memoryview, *, check_crc: bool = True,
         out.append((pos, h))
         pos += h.size
     return out, pos
+
+
+def base_offset_bytes(base_offset: int) -> bytes:
+    """The first ``BASE_OFFSET_SIZE`` bytes of a batch placed at ``base_offset`` (not covered by the CRC)."""
+    return _I64.pack(base_offset)
 
 
 def patch_base_offset(buf: bytearray | memoryview, pos: int, base_offset: int) -> None:

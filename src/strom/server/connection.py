@@ -8,6 +8,9 @@ arrival order by the connection's task, which belongs to the server's
 TaskGroup — like Kafka, which handles one request per connection at a time,
 so responses always leave in request order.
 
+Large frames arrive in pooled buffers (see ``FrameBuffer``); the task hands
+them back after each request.
+
 Backpressure: reading pauses while more than ``_MAX_QUEUED`` frames wait, and
 the task waits for the transport to drain when writing is paused.
 
@@ -38,7 +41,7 @@ class CloseConnection(Exception):
     """Raised by the dispatcher to close the connection (Kafka's answer to bad input)."""
 
 
-Dispatch = Callable[["KafkaConnection", bytes], Awaitable[bytes | None]]
+Dispatch = Callable[["KafkaConnection", bytes | memoryview], Awaitable[bytes | None]]
 
 
 class KafkaConnection(asyncio.BufferedProtocol):
@@ -51,7 +54,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.last_active = 0.0
         self._spawn = spawn
         self._on_close = on_close
-        self._frames: collections.deque[bytes] = collections.deque()
+        self._frames: collections.deque[bytes | memoryview] = collections.deque()
         self._buffer = FrameBuffer(max_frame_bytes)
         self._wakeup: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -154,6 +157,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     pending, pending_bytes = [], 0
                 try:
                     response = await self._dispatch(self, frame)
+                    del frame  # a large frame's buffer is reused once nothing refers to it
+                    self._buffer.reclaim()
                 except CloseConnection as exc:
                     if pending:
                         await self._write(pending)

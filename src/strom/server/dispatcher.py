@@ -12,6 +12,7 @@ import logging
 
 from strom.errors import ErrorCode
 from strom.protocol import codec
+from strom.protocol.fast import REQUEST_DECODERS
 from strom.server.connection import CloseConnection, KafkaConnection
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS, advertised_versions
@@ -25,7 +26,7 @@ class Dispatcher:
     def __init__(self, services: BrokerServices) -> None:
         self.services = services
 
-    async def __call__(self, conn: KafkaConnection, frame: bytes) -> bytes | None:
+    async def __call__(self, conn: KafkaConnection, frame: bytes | memoryview) -> bytes | None:
         try:
             header, offset = codec.parse_request_header(frame)
         except codec.DecodeError as exc:
@@ -39,7 +40,11 @@ class Dispatcher:
                 return self._unsupported_api_versions(header.correlation_id)
             raise CloseConnection(f"unsupported version {header.api_version} of API {header.api_key}")
         try:
-            request = codec.decode_request(header.api_key, header.api_version, frame, offset)
+            fast_decode = REQUEST_DECODERS.get(header.api_key)
+            if fast_decode is not None:
+                request = fast_decode(header.api_version, frame, offset)
+            else:
+                request = codec.decode_request(header.api_key, header.api_version, frame, offset)
         except codec.DecodeError as exc:
             if header.api_key == API_VERSIONS:
                 return self._unsupported_api_versions(header.correlation_id)

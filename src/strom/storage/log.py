@@ -51,8 +51,8 @@ from pathlib import Path
 from strom.errors import InvalidTimestamp, KafkaStorageError, OffsetOutOfRange
 from strom.records import compression
 from strom.records.batch import (
-    LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, build_batch, decode_batch, patch_base_offset,
-    set_log_append_time, validate_batches,
+    BASE_OFFSET_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, base_offset_bytes, build_batch,
+    decode_batch, patch_base_offset, set_log_append_time, validate_batches,
 )
 from strom.storage.log_config import LogConfig
 from strom.storage.producer_state import ProducerStateManager
@@ -244,23 +244,29 @@ class Log:
         dup = self.producer_state.check_batches(headers)
         if dup is not None:
             return AppendResult(dup.first_offset, dup.last_offset, -1, self.log_start_offset, True)
-        buf = bytearray(data)
+        # Offsets are assigned by writing each batch's first 8 bytes (outside the CRC) anew; the
+        # rest goes out as received.  LogAppendTime changes CRC-covered fields: that copies.
+        buf = bytearray(data) if log_append else None
+        view = memoryview(data)
+        pieces: list[bytes | memoryview] = []
         offset = first = self.log_end_offset
         placed: list[tuple[int, BatchHeader]] = []
         pos = 0
         max_ts = -1
         for h in headers:
-            patch_base_offset(buf, pos, offset)
-            if log_append:
+            if buf is not None:
+                patch_base_offset(buf, pos, offset)
                 set_log_append_time(buf, pos, now)
                 h = h._replace(max_timestamp=now, attributes=h.attributes | TIMESTAMP_TYPE_BIT)
+            else:
+                pieces += (base_offset_bytes(offset), view[pos + BASE_OFFSET_SIZE:pos + h.size])
             placed.append((pos, h._replace(base_offset=offset)))
             offset += h.last_offset_delta + 1
             pos += h.size
             max_ts = max(max_ts, h.max_timestamp)
-        self._maybe_roll(len(buf), max_ts, offset - 1, now)
+        self._maybe_roll(pos, max_ts, offset - 1, now)
         try:
-            self.active.append(buf, placed)
+            self.active.append(buf if buf is not None else pieces, placed)
         except OSError as exc:
             raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
         for _, h in placed:

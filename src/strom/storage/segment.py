@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from strom.records.batch import (
     ATTRIBUTES_OFFSET, HEADER_SIZE, INT32_MAX, MAGIC, MIN_BATCH_LENGTH, BatchHeader, crc32c_of, read_header,
 )
 from strom.storage.index import CorruptIndex, OffsetIndex, TimeIndex
+
+_MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
@@ -206,12 +208,21 @@ class Segment:
             self._bytes_since_index = 0
         self._bytes_since_index += h.size
 
-    def append(self, data: bytes | bytearray | memoryview, batches: list[tuple[int, BatchHeader]]) -> None:
-        """Write ``data`` (whole batches, offsets assigned) at the end with one pwrite;
-        ``batches`` are (position within ``data``, header)."""
+    def append(self, data: bytes | bytearray | memoryview | Sequence[bytes | memoryview],
+               batches: list[tuple[int, BatchHeader]]) -> None:
+        """Write ``data`` (whole batches, offsets assigned) at the end with one pwrite, or
+        one pwritev when it is a list of pieces (so received bytes need not be copied);
+        ``batches`` are (position within the written bytes, header)."""
         start = self.size
-        written = os.pwrite(self.fd, data, start)
-        if written != len(data):  # pragma: no cover - disk full and the like
+        if isinstance(data, (list, tuple)):
+            if len(data) > _MAX_IOVECS:
+                data = b"".join(data)
+                written, size = os.pwrite(self.fd, data, start), len(data)
+            else:
+                written, size = os.pwritev(self.fd, data, start), sum(map(len, data))
+        else:
+            written, size = os.pwrite(self.fd, data, start), len(data)
+        if written != size:  # pragma: no cover - disk full and the like
             os.ftruncate(self.fd, start)
             raise OSError(f"short write to {self.log_path}")
         self.size += written

@@ -261,11 +261,15 @@ def test_one_write_per_append_and_no_descriptor_leaks(tmp_path, clock, monkeypat
     log = open_log(tmp_path, clock, index_interval_bytes=1 << 20)
     append(log, batch(b"warm"))
     calls = []
-    real_pwrite, real_write = os.pwrite, os.write
+    real_pwrite, real_pwritev, real_write = os.pwrite, os.pwritev, os.write
     monkeypatch.setattr(os, "pwrite", lambda *a: calls.append("pwrite") or real_pwrite(*a))
+    monkeypatch.setattr(os, "pwritev", lambda *a: calls.append("pwritev") or real_pwritev(*a))
     monkeypatch.setattr(os, "write", lambda *a: calls.append("write") or real_write(*a))
-    append(log, batch(b"a", b"b") + batch(b"c") + batch(b"d" * 1000))
-    assert calls == ["pwrite"]
+    data = batch(b"a", b"b") + batch(b"c") + batch(b"d" * 1000)
+    append(log, data)
+    assert calls == ["pwritev"]
+    stored = [(r.offset, r.value) for r in iter_records(log.read(1, 1 << 20))]
+    assert stored == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d" * 1000)]
     monkeypatch.undo()
     fds = len(os.listdir("/proc/self/fd"))
     for _ in range(3):

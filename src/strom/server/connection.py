@@ -41,7 +41,10 @@ class CloseConnection(Exception):
     """Raised by the dispatcher to close the connection (Kafka's answer to bad input)."""
 
 
-Dispatch = Callable[["KafkaConnection", bytes | memoryview], Awaitable[bytes | None]]
+# A response frame: bytes, or a list of buffers that together make the frame (written with
+# writev, so large record sets are not copied).
+Response = bytes | list[bytes | memoryview]
+Dispatch = Callable[["KafkaConnection", bytes | memoryview], Awaitable[Response | None]]
 
 
 class KafkaConnection(asyncio.BufferedProtocol):
@@ -135,7 +138,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        pending: list[bytes] = []
+        pending: list[bytes | memoryview] = []
         pending_bytes = 0
         try:
             while not self._closed:
@@ -165,9 +168,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     log.info("closing connection from %s:%s: %s", self.peer_host, self.peer_port, exc)
                     self.close()
                     return
-                if response is not None:
+                if isinstance(response, bytes):
                     pending.append(response)
                     pending_bytes += len(response)
+                elif response is not None:
+                    pending += response
+                    pending_bytes += sum(map(len, response))
                     if pending_bytes >= _MAX_PENDING_BYTES:
                         await self._write(pending)
                         pending, pending_bytes = [], 0
@@ -178,9 +184,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.exception("unexpected error on connection from %s:%s; closing it", self.peer_host, self.peer_port)
             self.close()
 
-    async def _write(self, responses: list[bytes]) -> None:
+    async def _write(self, buffers: list[bytes | memoryview]) -> None:
         if self._closed or self.transport is None:
             return
-        self.transport.write(responses[0] if len(responses) == 1 else b"".join(responses))
+        if len(buffers) == 1:
+            self.transport.write(buffers[0])
+        else:
+            self.transport.writelines(buffers)  # one writev, no join
         if self._drained is not None and not self._drained.done():
             await self._drained

@@ -13,7 +13,7 @@ import logging
 from strom.errors import ErrorCode
 from strom.protocol import codec
 from strom.protocol.fast import REQUEST_DECODERS
-from strom.server.connection import CloseConnection, KafkaConnection
+from strom.server.connection import CloseConnection, KafkaConnection, Response
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS, advertised_versions
 
@@ -26,7 +26,7 @@ class Dispatcher:
     def __init__(self, services: BrokerServices) -> None:
         self.services = services
 
-    async def __call__(self, conn: KafkaConnection, frame: bytes | memoryview) -> bytes | None:
+    async def __call__(self, conn: KafkaConnection, frame: bytes | memoryview) -> Response | None:
         try:
             header, offset = codec.parse_request_header(frame)
         except codec.DecodeError as exc:
@@ -51,7 +51,7 @@ class Dispatcher:
             raise CloseConnection(str(exc)) from None
         ctx = RequestContext(header, conn, self.services)
         result = await handler.handle(ctx, request)
-        if result is None or isinstance(result, bytes):  # no response, or a frame from a fast encoder
+        if result is None or isinstance(result, (bytes, list)):  # no response, or a frame from a fast encoder
             return result
         response = codec.build_response(header.api_key, header.api_version, result)
         return codec.encode_response(header.correlation_id, response,

@@ -19,6 +19,7 @@ from typing import Any
 
 from strom.errors import ErrorCode, KafkaError
 from strom.protocol.codec import millis
+from strom.protocol.fast_fetch import FetchPartition, encode_fetch_response
 from strom.replication.partition import Partition
 from strom.server.context import RequestContext
 
@@ -30,7 +31,7 @@ def _topic_key(topic: Any) -> tuple[str | None, Any]:
     return getattr(topic, "topic", None), getattr(topic, "topic_id", None)
 
 
-async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def handle(ctx: RequestContext, request: Any) -> list[bytes]:
     broker = ctx.broker
     clock = broker.clock
     image = broker.controller.image
@@ -68,35 +69,28 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             for p, part, code in entries:
                 if part is None:
                     errors = True
-                    parts_out.append({"partition_index": p.partition, "error_code": code, "high_watermark": -1,
-                                      "last_stable_offset": -1, "log_start_offset": -1, "records": b""})
+                    parts_out.append(FetchPartition(p.partition, code, -1, -1, -1, b""))
                     continue
                 limit = min(p.partition_max_bytes, max_bytes - total)
                 try:
                     if limit > 0 or total == 0:
-                        res = part.read(p.fetch_offset, max(limit, 0), min_one_batch=(total == 0),
-                                        read_committed=read_committed)
-                        records = res.records
+                        records = part.read(p.fetch_offset, max(limit, 0), min_one_batch=(total == 0),
+                                            read_committed=read_committed).records
                     else:
                         records = b""
-                        res = None
                 except KafkaError as exc:
                     errors = True
-                    parts_out.append({"partition_index": p.partition, "error_code": exc.code,
-                                      "high_watermark": part.high_watermark,
-                                      "last_stable_offset": part.high_watermark,
-                                      "log_start_offset": part.log_start_offset, "records": b""})
+                    hw = part.high_watermark
+                    parts_out.append(FetchPartition(p.partition, exc.code, hw, hw, part.log_start_offset, b""))
                     continue
                 total += len(records)
                 hw = part.high_watermark
-                parts_out.append({"partition_index": p.partition, "error_code": 0, "high_watermark": hw,
-                                  "last_stable_offset": hw, "log_start_offset": part.log_start_offset,
-                                  "aborted_transactions": [] if read_committed else None,
-                                  "preferred_read_replica": -1, "records": records})
-            responses.append({"topic": name or "", "topic_id": getattr(topic, "topic_id", None),
-                              "partitions": parts_out})
+                parts_out.append(FetchPartition(p.partition, 0, hw, hw, part.log_start_offset, records,
+                                                [] if read_committed else None))
+            responses.append((name or "", getattr(topic, "topic_id", None), parts_out))
         remaining = deadline - clock.monotonic()
         if total >= min_bytes or errors or remaining <= 0 or ctx.connection.closed:
-            return {"throttle_time": 0, "error_code": 0, "session_id": 0, "responses": responses}
+            # records go out as read from the log, uncopied (strom.protocol.fast_fetch)
+            return encode_fetch_response(ctx.header.correlation_id, ctx.api_version, responses)
         await replicas.wait_for_data([part for _, _, es in plan for _, part, _ in es if part is not None],
                                      remaining)

@@ -33,10 +33,11 @@ from confluent_kafka.admin import (
 )
 from kafka.protocol.consumer.group import OffsetDeleteRequest, OffsetDeleteResponse
 from kafka.protocol.old.api_versions import ApiVersionsResponse_v0
-from kafka.protocol.old.find_coordinator import FindCoordinatorRequest_v1, FindCoordinatorResponse_v1
+from kafka.protocol.old.find_coordinator import FindCoordinatorResponse_v1
 
 from strom.cli import group
 from strom.cli._common import CliError
+from strom.client import wire
 from strom.cli.main import build_parser, main
 
 COORDINATOR = Node(1, "broker1", 9092)
@@ -506,17 +507,12 @@ def test_wire_client_is_plaintext_only() -> None:
     assert client.bootstrap == [("a", 1), ("::1", 2)] and client.client_id == "me"
 
 
-# ---------------------------------------------------------------------------- the wire codec
-def test_requests_match_kafka_python() -> None:
-    assert group.encode_find_coordinator_v1("g") == FindCoordinatorRequest_v1(key="g", key_type=0).encode()
+# ---------------------------------------------------------------------------- the wire client
+def _offset_delete_request(group_id: str, partitions: dict[str, list[int]]) -> bytes:
     topic, partition = OffsetDeleteRequest.OffsetDeleteRequestTopic, \
         OffsetDeleteRequest.OffsetDeleteRequestTopic.OffsetDeleteRequestPartition
-    oracle = OffsetDeleteRequest[0](group_id="grp", topics=[
-        topic(name="orders", partitions=[partition(partition_index=0), partition(partition_index=2)]),
-        topic(name="audit", partitions=[partition(partition_index=1)])])
-    assert group.encode_offset_delete_v0("grp", [("orders", 0), ("orders", 2), ("audit", 1)]) == bytes(oracle.encode())
-    framed = group.encode_request(47, 0, 7, "cli", b"body")
-    assert framed == struct.pack(">ihhih", 2 + 2 + 4 + 2 + 3 + 4, 47, 0, 7, 3) + b"cli" + b"body"
+    return bytes(OffsetDeleteRequest[0](group_id=group_id, topics=[
+        topic(name=t, partitions=[partition(partition_index=p) for p in ps]) for t, ps in partitions.items()]).encode())
 
 
 def _offset_delete_response(error: int, results: dict[tuple[str, int], int]) -> bytes:
@@ -527,23 +523,6 @@ def _offset_delete_response(error: int, results: dict[tuple[str, int], int]) -> 
         by_topic.setdefault(t, []).append(partition(partition_index=p, error_code=code))
     return bytes(OffsetDeleteResponse[0](error_code=error, throttle_time_ms=0, topics=[
         topic(name=t, partitions=parts) for t, parts in by_topic.items()]).encode())
-
-
-def test_responses_decode_kafka_pythons_bytes() -> None:
-    body = FindCoordinatorResponse_v1(throttle_time_ms=0, error_code=0, error_message=None, node_id=3,
-                                      host="broker3", port=9093).encode()
-    assert group.decode_find_coordinator_v1(body) == (0, None, 3, "broker3", 9093)
-    body = _offset_delete_response(0, {("orders", 0): 0, ("orders", 2): 86})
-    assert group.decode_offset_delete_v0(body) == (0, {("orders", 0): 0, ("orders", 2): 86})
-    assert group.decode_api_versions_v0(ApiVersionsResponse_v0(error_code=0, api_keys=[
-        (10, 0, 6), (42, 0, 2)]).encode()) == {10, 42}
-
-
-@pytest.mark.parametrize("body", [b"", b"\x00\x00", b"\x00\x00\x00\x00\x00\x00\x7f\xff\xff\xff"])
-def test_short_or_lying_responses_are_errors(body: bytes) -> None:
-    with pytest.raises(CliError) as info:
-        group.decode_offset_delete_v0(body)
-    assert info.value.name == "CORRUPT_MESSAGE"
 
 
 class FakeBroker:
@@ -564,8 +543,8 @@ class FakeBroker:
             except OSError:
                 return
             with conn:
-                size = struct.unpack(">i", group._recv_exact(conn, 4))[0]
-                frame = group._recv_exact(conn, size)
+                size = struct.unpack(">i", wire.recv_exact(conn, 4))[0]
+                frame = wire.recv_exact(conn, size)
                 api_key, version, correlation_id, client_len = struct.unpack_from(">hhih", frame)
                 body = frame[10 + client_len:]
                 self.requests.append((api_key, version, body))
@@ -605,7 +584,7 @@ def test_delete_offsets_over_the_wire_follows_a_moving_coordinator(fake_broker: 
     client = group.wire_client({"bootstrap.servers": f"127.0.0.1:{broker.port}"}, 5.0)
     assert client.delete_offsets("grp", [("orders", 0)]) == {("orders", 0): 0}
     assert [(k, v) for k, v, _ in broker.requests] == [(10, 1), (47, 0), (10, 1), (47, 0)]
-    assert broker.requests[1][2] == group.encode_offset_delete_v0("grp", [("orders", 0)])
+    assert broker.requests[1][2] == _offset_delete_request("grp", {"orders": [0]})  # kafka-python's bytes
 
 
 def test_delete_offsets_over_the_wire_top_level_errors(fake_broker: Any) -> None:
@@ -638,3 +617,17 @@ def test_wire_client_api_keys_and_unreachable_broker(fake_broker: Any) -> None:
     with pytest.raises(CliError) as info:
         group.wire_client({"bootstrap.servers": f"127.0.0.1:{dead_port}"}, 0.5).delete_offsets("g", [("t", 0)])
     assert info.value.name == "_TRANSPORT"
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\x00", b"\x00\x00\x00\x00\x00\x00\x7f\xff\xff\xff"])
+def test_short_or_lying_responses_are_errors(fake_broker: Any, body: bytes) -> None:
+    def handler(api_key: int, version: int, _body: bytes) -> bytes:
+        if api_key == 10:
+            return FindCoordinatorResponse_v1(throttle_time_ms=0, error_code=0, error_message=None, node_id=1,
+                                              host="127.0.0.1", port=broker.port).encode()
+        return body
+
+    broker = fake_broker(handler)
+    with pytest.raises(CliError) as info:
+        group.wire_client({"bootstrap.servers": f"127.0.0.1:{broker.port}"}, 5.0).delete_offsets("g", [("t", 0)])
+    assert info.value.name == "CORRUPT_MESSAGE"

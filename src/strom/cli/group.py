@@ -8,8 +8,8 @@ OffsetFetch, OffsetCommit, DeleteGroups) and a Consumer that is never subscribed
 Simplifications and differences from Kafka's tool, also in docs/cli.md:
 
 * confluent-kafka 2.16 has no binding for librdkafka's DeleteConsumerGroupOffsets, so
-  ``delete-offsets`` sends FindCoordinator v1 and OffsetDelete v0 itself over a blocking socket
-  (``WireClient``, PLAINTEXT only). ``delete`` first asks ApiVersions (same client) whether the
+  ``delete-offsets`` sends FindCoordinator v1 and OffsetDelete v0 itself with the blocking
+  ``strom.client.wire`` client (``WireClient``, PLAINTEXT only). ``delete`` first asks ApiVersions (same client) whether the
   broker serves DeleteGroups: librdkafka 2.16 aborts the process when a DeleteGroups request
   fails as unsupported (librdkafka issue #3663).
 * A group that does not exist (state Dead) is an error: ``Error: GROUP_ID_NOT_FOUND: Consumer
@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import socket
-import struct
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +42,7 @@ from strom.cli._common import (
     print_error,
     progress,
 )
+from strom.client import wire
 from strom.errors import ErrorCode
 
 TOOL_GROUP_ID = "strom-group-tool"  # the offsets consumer needs a group.id; it never joins or commits
@@ -709,112 +708,15 @@ def _addresses(bootstrap: str) -> list[tuple[str, int]]:
     return addresses
 
 
-# Kafka wire format of the two small, non-flexible messages delete-offsets needs. Request header v1:
-# api_key int16, api_version int16, correlation_id int32, client_id string; response header v0:
-# correlation_id int32.
 API_FIND_COORDINATOR, API_API_VERSIONS, API_DELETE_GROUPS, API_OFFSET_DELETE = 10, 18, 42, 47
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _RETRY_COORDINATOR = frozenset([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE,
                                 ErrorCode.NOT_COORDINATOR])
 
 
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack(">h", len(data)) + data
-
-
-def encode_request(api_key: int, version: int, correlation_id: int, client_id: str, body: bytes) -> bytes:
-    """A size-prefixed request with header v1."""
-    payload = struct.pack(">hhi", api_key, version, correlation_id) + _string(client_id) + body
-    return struct.pack(">i", len(payload)) + payload
-
-
-def encode_find_coordinator_v1(group: str) -> bytes:
-    return _string(group) + struct.pack(">b", 0)  # key_type 0: group
-
-
-def encode_offset_delete_v0(group: str, partitions: Sequence[tuple[str, int]]) -> bytes:
-    by_topic: dict[str, list[int]] = {}
-    for topic, partition in partitions:
-        by_topic.setdefault(topic, []).append(partition)
-    body = _string(group) + struct.pack(">i", len(by_topic))
-    for topic, parts in by_topic.items():
-        body += _string(topic) + struct.pack(">i", len(parts)) + b"".join(struct.pack(">i", p) for p in parts)
-    return body
-
-
-class _Reader:
-    """Bounds-checked reads of a response body (a short or malformed body raises CliError)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def unpack(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise CliError("malformed response from the broker", name="CORRUPT_MESSAGE")
-        value = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return value[0] if len(value) == 1 else value
-
-    def string(self) -> str | None:
-        length = self.unpack(">h")
-        if length < 0:
-            return None
-        if self.pos + length > len(self.data):
-            raise CliError("malformed response from the broker", name="CORRUPT_MESSAGE")
-        text = self.data[self.pos:self.pos + length].decode("utf-8", "replace")
-        self.pos += length
-        return text
-
-    def count(self) -> int:
-        n = self.unpack(">i")
-        if n < 0 or n > len(self.data) - self.pos:
-            raise CliError("malformed response from the broker", name="CORRUPT_MESSAGE")
-        return n
-
-
-def decode_api_versions_v0(body: bytes) -> set[int]:
-    """The advertised API keys (error UNSUPPORTED_VERSION still lists them, as Kafka does)."""
-    r = _Reader(body)
-    error = r.unpack(">h")
-    keys = {r.unpack(">hhh")[0] for _ in range(r.count())}
-    if error not in (0, ErrorCode.UNSUPPORTED_VERSION):
-        raise CliError("ApiVersions failed", name=_code_name(error))
-    return keys
-
-
-def decode_find_coordinator_v1(body: bytes) -> tuple[int, str | None, int, str, int]:
-    """(error_code, error_message, node_id, host, port)."""
-    r = _Reader(body)
-    r.unpack(">i")  # throttle_time_ms
-    error = r.unpack(">h")
-    message = r.string()
-    node_id = r.unpack(">i")
-    host = r.string() or ""
-    port = r.unpack(">i")
-    return error, message, node_id, host, port
-
-
-def decode_offset_delete_v0(body: bytes) -> tuple[int, dict[tuple[str, int], int]]:
-    """(top-level error_code, {(topic, partition): error_code})."""
-    r = _Reader(body)
-    error = r.unpack(">h")
-    r.unpack(">i")  # throttle_time_ms
-    results: dict[tuple[str, int], int] = {}
-    for _ in range(r.count()):
-        topic = r.string() or ""
-        for _ in range(r.count()):
-            partition, code = r.unpack(">ih")
-            results[(topic, partition)] = code
-    return error, results
-
-
 class WireClient:
-    """ApiVersions, FindCoordinator and OffsetDelete over blocking sockets, one connection per
-    request, retrying while the coordinator moves or loads, until ``timeout_s``. One short-lived
-    instance per command; not thread-safe."""
+    """ApiVersions, FindCoordinator and OffsetDelete through ``strom.client.wire`` (one connection
+    per request), retrying while the coordinator moves or loads, until ``timeout_s``. One
+    short-lived instance per command; not thread-safe."""
 
     def __init__(self, bootstrap: Sequence[tuple[str, int]], client_id: str, timeout_s: float) -> None:
         self.bootstrap = list(bootstrap)
@@ -823,31 +725,40 @@ class WireClient:
         self.correlation_id = 0
 
     def api_keys(self) -> set[int]:
-        """The API keys the first bootstrap broker that answers advertises (ApiVersions v0)."""
+        """The API keys the first bootstrap broker that answers advertises (ApiVersions v0; an
+        UNSUPPORTED_VERSION answer still lists them, as Kafka does)."""
         last: CliError | None = None
         for address in self.bootstrap:
             try:
-                return decode_api_versions_v0(self._call(address, API_API_VERSIONS, 0, b""))
+                response = self._call(address, API_API_VERSIONS, 0, {})
             except _Retry as retry:
                 last = retry.error
+                continue
+            if response.error_code not in (0, ErrorCode.UNSUPPORTED_VERSION):
+                raise CliError("ApiVersions failed", name=_code_name(response.error_code))
+            return {k.api_key for k in response.api_keys}
         raise last or CliError("no bootstrap server answered", name="_TRANSPORT")
 
     def delete_offsets(self, group: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """OffsetDelete through the group's coordinator: error code per partition. A top-level
         error (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, ...) raises CliError."""
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            by_topic.setdefault(topic, []).append(partition)
+        request = {"group_id": group, "topics": [{"name": t, "partitions": [{"partition_index": p} for p in ps]}
+                                                 for t, ps in by_topic.items()]}
         last: CliError | None = None
         while True:
             try:
-                host, port = self._find_coordinator(group)
-                body = self._call((host, port), API_OFFSET_DELETE, 0, encode_offset_delete_v0(group, partitions))
-                error, results = decode_offset_delete_v0(body)
+                response = self._call(self._find_coordinator(group), API_OFFSET_DELETE, 0, request)
+                error = response.error_code
                 if error in _RETRY_COORDINATOR:
                     raise _Retry(CliError(f"coordinator for group '{group}' not ready", name=_code_name(error)))
                 if error == ErrorCode.GROUP_ID_NOT_FOUND:
                     raise not_found(group)
                 if error != 0:
                     raise CliError(f"could not delete offsets of group '{group}'", name=_code_name(error))
-                return results
+                return {(t.name, p.partition_index): int(p.error_code) for t in response.topics for p in t.partitions}
             except _Retry as retry:
                 last = retry.error
             if time.monotonic() + 0.2 >= self.deadline:
@@ -858,53 +769,31 @@ class WireClient:
         last: CliError | None = None
         for address in self.bootstrap:
             try:
-                body = self._call(address, API_FIND_COORDINATOR, 1, encode_find_coordinator_v1(group))
+                response = self._call(address, API_FIND_COORDINATOR, 1, {"key": group, "key_type": 0})
             except _Retry as retry:
                 last = retry.error
                 continue
-            error, message, _node_id, host, port = decode_find_coordinator_v1(body)
+            error, message = response.error_code, response.error_message
             if error in _RETRY_COORDINATOR:
                 raise _Retry(CliError(message or f"no coordinator for group '{group}' yet", name=_code_name(error)))
             if error != 0:
                 raise CliError(message or "FindCoordinator failed", name=_code_name(error))
-            return host, port
+            return response.host, response.port
         raise _Retry(last or CliError("no bootstrap server answered", name="_TRANSPORT"))
 
-    def _call(self, address: tuple[str, int], api_key: int, version: int, body: bytes) -> bytes:
-        """One request on a fresh connection; the response body after its header."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise CliError(f"no answer from {address[0]}:{address[1]} in time", name="REQUEST_TIMED_OUT")
+    def _call(self, address: tuple[str, int], api_key: int, version: int, data: Mapping[str, Any]) -> Any:
         self.correlation_id += 1
         try:
-            with socket.create_connection(address, timeout=remaining) as sock:
-                sock.sendall(encode_request(api_key, version, self.correlation_id, self.client_id, body))
-                size = struct.unpack(">i", _recv_exact(sock, 4))[0]
-                if size < 4 or size > MAX_RESPONSE_BYTES:
-                    raise CliError(f"bad response size {size} from the broker", name="CORRUPT_MESSAGE")
-                payload = _recv_exact(sock, size)
-        except socket.timeout:
-            raise _Retry(CliError(f"no answer from {address[0]}:{address[1]} in time",
-                                  name="REQUEST_TIMED_OUT")) from None
-        except OSError as exc:
-            raise _Retry(CliError(f"{address[0]}:{address[1]}: {exc.strerror or exc}", name="_TRANSPORT")) from None
-        if struct.unpack_from(">i", payload)[0] != self.correlation_id:
-            raise CliError("response correlation id does not match the request", name="CORRUPT_MESSAGE")
-        return payload[4:]
+            return wire.call(address, api_key, version, data, client_id=self.client_id,
+                             correlation_id=self.correlation_id, timeout_s=self.deadline - time.monotonic())
+        except wire.WireError as exc:
+            error = CliError(exc.message, name=exc.name)
+            if exc.transient:
+                raise _Retry(error) from None
+            raise error from None
 
 
 class _Retry(Exception):
     def __init__(self, error: CliError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    chunks: list[bytes] = []
-    while n:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            raise ConnectionError("connection closed by the broker")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)

@@ -152,6 +152,44 @@ def encode_response(correlation_id: int, response: Any, *, api_key: int, version
     return buf.getvalue()
 
 
+# ---------------------------------------------------------------- the client's direction
+
+def encode_request(api_key: int, version: int, correlation_id: int, client_id: str | None,
+                   data: Mapping[str, Any]) -> bytes:
+    """Size-prefixed request frame: header v1 (v2 for flexible versions) then the body built from ``data``."""
+    cls = request_type(api_key, version)
+    if cls is None:
+        raise DecodeError(f"no codec for api {api_key} v{version}")
+    buf = io.BytesIO()
+    buf.write(b"\0\0\0\0")
+    buf.write(_HEADER.pack(api_key, version, correlation_id, -1 if client_id is None else len(client_id.encode())))
+    if client_id is not None:
+        buf.write(client_id.encode())
+    if cls.__flexible__:
+        buf.write(b"\0")  # request header v2: no tagged fields
+    entity_writer(cls)(buf, build(cls, data))
+    frame = bytearray(buf.getvalue())
+    frame[0:4] = (len(frame) - 4).to_bytes(4, "big")
+    return bytes(frame)
+
+
+def decode_response(api_key: int, version: int, payload: bytes) -> tuple[int, Any]:
+    """(correlation id, response entity) of a response frame without its size prefix;
+    raises DecodeError when it is truncated or malformed."""
+    cls = response_type(api_key, version)
+    if len(payload) < 4:
+        raise DecodeError("response shorter than its header")
+    correlation_id = int.from_bytes(payload[:4], "big", signed=True)
+    pos = 4
+    if api_key != API_VERSIONS_KEY and cls.__flexible__:
+        pos = skip_tagged_fields(payload, pos)
+    try:
+        value, _size = _reader(cls)(payload, pos)
+    except Exception as exc:  # the native reader raises its own types on truncation
+        raise DecodeError(f"malformed {cls.__name__} v{version}: {exc!r}") from exc
+    return correlation_id, value
+
+
 # ---------------------------------------------------------------- building responses
 
 class _FieldPlan(NamedTuple):

@@ -98,3 +98,25 @@ def test_nullable_nested_arrays_are_built():
     assert resp.topics[0].configs[0].name == "retention.ms"
     resp = codec.build_response(19, 7, {"topics": [{"name": "t", "error_code": 0, "configs": None}]})
     assert resp.topics[0].configs is None
+
+
+# ----------------------------------------------------------------------------- the client's direction
+@pytest.mark.parametrize("version", [0, 4, 9, 12])
+def test_encoded_requests_equal_kafka_pythons(version):
+    frame = codec.encode_request(3, version, 7, "test", {"topics": [{"name": "alpha"}, {"name": "beta"}],
+                                                        "allow_auto_topic_creation": True})
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert frame[4:] == kp_request_frame(kp_metadata_request(version), version)
+
+
+@pytest.mark.parametrize("version", [1, 9, 12])
+def test_decoded_responses_equal_what_was_encoded(version):
+    resp = codec.build_response(3, version, {
+        "brokers": [{"node_id": 1, "host": "localhost", "port": 9092}], "cluster_id": "c1", "controller_id": 1,
+        "topics": []})
+    frame = codec.encode_response(9, resp, api_key=3, version=version)
+    assert codec.decode_response(3, version, frame[4:]) == (9, resp)
+    with pytest.raises(codec.DecodeError):
+        codec.decode_response(3, version, frame[4:-3])
+    with pytest.raises(codec.DecodeError):
+        codec.decode_response(3, version, b"\x00\x00")

@@ -11,7 +11,9 @@ so responses always leave in request order.
 Large frames arrive in pooled buffers (see ``FrameBuffer``); the task hands
 them back after each request.
 
-Backpressure: reading pauses while more than ``_MAX_QUEUED`` frames wait, and
+Backpressure: reading pauses while ``_MAX_QUEUED`` frames or ``_MAX_QUEUED_BYTES``
+wait (so a pipelining client holds at most that much, plus the frame being
+received, of the broker's memory), and
 the task waits for the transport to drain when writing is paused.
 
 Responses to pipelined requests are coalesced: they are written with one
@@ -31,6 +33,7 @@ from strom.protocol.framing import FrameBuffer, FrameTooLarge
 log = logging.getLogger(__name__)
 
 _MAX_QUEUED = 64
+_MAX_QUEUED_BYTES = 16 << 20
 _MAX_PENDING_BYTES = 1 << 20
 # APIs whose handlers may park for long (long-poll Fetch, JoinGroup, SyncGroup): responses already
 # computed are written before one of these is dispatched, so they do not wait behind it.
@@ -63,6 +66,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._drained: asyncio.Future[None] | None = None
         self._closed = False
         self._reading_paused = False
+        self._queued_bytes = 0
         self.transport: asyncio.Transport | None = None
         self.peer_host = "unknown"
         self.peer_port = 0
@@ -89,12 +93,14 @@ class KafkaConnection(asyncio.BufferedProtocol):
         try:
             for frame in self._buffer.frames():
                 self._frames.append(frame)
+                self._queued_bytes += len(frame)
         except FrameTooLarge as exc:
             log.warning("closing connection from %s:%s: %s", self.peer_host, self.peer_port, exc)
             self.close()
             return
         if self._frames:
-            if len(self._frames) >= _MAX_QUEUED and not self._reading_paused and self.transport:
+            if ((len(self._frames) >= _MAX_QUEUED or self._queued_bytes >= _MAX_QUEUED_BYTES)
+                    and not self._reading_paused and self.transport):
                 self._reading_paused = True
                 self.transport.pause_reading()
             self._wake()
@@ -152,7 +158,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     self._wakeup = None
                     continue
                 frame = self._frames.popleft()
-                if self._reading_paused and len(self._frames) < _MAX_QUEUED // 2 and self.transport:
+                self._queued_bytes -= len(frame)
+                if (self._reading_paused and len(self._frames) < _MAX_QUEUED // 2
+                        and self._queued_bytes < _MAX_QUEUED_BYTES // 2 and self.transport):
                     self._reading_paused = False
                     self.transport.resume_reading()
                 if pending and len(frame) >= 2 and int.from_bytes(frame[:2], "big") in _MAY_PARK:

@@ -1,0 +1,49 @@
+"""Flow control of one connection, over a real socket pair and event loop."""
+import asyncio
+import socket
+
+from strom.server import connection as conn_mod
+from strom.server.connection import KafkaConnection
+
+
+def test_reading_pauses_when_queued_frames_hold_too_many_bytes():
+    """A client pipelining big requests faster than they are handled holds a bounded amount of
+    broker memory: reading stops once _MAX_QUEUED_BYTES wait, and resumes as they drain."""
+    frames = 40
+
+    async def scenario() -> tuple[bool, int, bool, int]:
+        gate = asyncio.Event()
+        handled: list[int] = []
+
+        async def dispatch(_conn, frame):
+            await gate.wait()
+            handled.append(len(frame))
+            return None
+
+        tasks: set[asyncio.Task] = set()
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        protocol = KafkaConnection(dispatch, lambda coro: tasks.add(loop.create_task(coro)), 64 << 20,
+                                   on_close=lambda c: None)
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+        stream = ((1 << 20).to_bytes(4, "big") + b"x" * (1 << 20)) * frames
+        sender = loop.create_task(loop.sock_sendall(theirs, stream))
+        await asyncio.sleep(0.5)  # the handler is stuck: the broker stops reading, the sender blocks
+        paused, queued = protocol._reading_paused, protocol._queued_bytes
+        gate.set()
+        await asyncio.wait_for(sender, 10)
+        for _ in range(100):
+            if len(handled) == frames:
+                break
+            await asyncio.sleep(0.05)
+        resumed = not protocol._reading_paused
+        theirs.close()
+        protocol.close()
+        for t in tasks:
+            t.cancel()
+        return paused, queued, resumed, len(handled)
+
+    paused, queued, resumed, handled = asyncio.run(scenario())
+    assert paused and conn_mod._MAX_QUEUED_BYTES <= queued <= conn_mod._MAX_QUEUED_BYTES + (2 << 20)
+    assert resumed and handled == frames  # reading resumed and every request was handled

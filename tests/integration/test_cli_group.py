@@ -114,7 +114,9 @@ def test_describe_shows_committed_offsets_end_offsets_and_lag(group_broker):
     assert rows[1:] == [[group, topic, "0", "3", "10", "7", "-", "-", "-"],
                         [group, topic, "1", "5", "5", "0", "-", "-", "-"]]
     lines = out.stdout.splitlines()
-    assert [line.index("LOG-END-OFFSET") for line in lines[:1]] == [lines[1].index("10")]  # aligned columns
+    column = lines[0].index("LOG-END-OFFSET")  # aligned columns: each value starts under its header
+    assert [line[column:].split(None, 1)[0] for line in lines[1:3]] == ["10", "5"]
+    assert all(line[column - 1] == " " and line[column] != " " for line in lines[1:3])
     [doc] = json.loads(strom("group", "describe", "--group", group, "--format", "json", *bs).stdout)
     assert doc["group"] == group
     assert [(p["partition"], p["current_offset"], p["log_end_offset"], p["lag"], p["consumer_id"])

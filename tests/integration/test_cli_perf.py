@@ -159,3 +159,28 @@ def test_unreachable_broker_fails_instead_of_hanging(verb):
 def test_usage_errors_exit_2(args):
     res = strom("perf", args[0], "--topic", "t", *args[1:], "--bootstrap-server", "127.0.0.1:1", timeout=30)
     assert res.returncode == 2 and "strom perf" in res.stderr, res.stderr
+
+
+def test_stored_records_are_counted_and_a_shortfall_is_an_error(shared_broker):
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+
+    from strom.cli import perf
+    from strom.cli._common import CliError
+
+    topic = unique("perf-stored")
+    assert strom("perf", "produce", "--topic", topic, "--num-records", "30", "--record-size", "10",
+                 "--partitions", "3", "--bootstrap-server", shared_broker.bootstrap).returncode == 0
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
+    before = perf.end_offsets_total(admin, topic, 10)
+    assert before == sum(end_offsets(shared_broker.bootstrap, topic).values()) == 30
+    producer = Producer({"bootstrap.servers": shared_broker.bootstrap})
+    for i in range(7):
+        producer.produce(topic, b"x", partition=i % 3)
+    assert producer.flush(10) == 0
+    after = perf.end_offsets_total(admin, topic, 10)
+    assert after == 37
+    perf.check_stored(7, before, after)
+    with pytest.raises(CliError) as info:  # one of 8 records missing: the run must not pass as complete
+        perf.check_stored(8, before, after)
+    assert info.value.name == "_NOT_DELIVERED"

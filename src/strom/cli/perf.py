@@ -15,10 +15,10 @@ A sample's latency is librdkafka's own ``Message.latency()``: from the ``produce
 broker's acknowledgement (queueing, linger, network and broker time; not Python's callback
 dispatch). avg, max and the percentiles (Kafka's int-ms truncation) are over the samples only.
 
-Delivery errors are seen through the same sampled callbacks. librdkafka fails records a batch (or a
-whole timed-out queue) at a time, so any failure of 64 or more consecutive records is always seen;
-an isolated failure of fewer records between two samples is not (Kafka's tool merely prints such
-errors and carries on). Any error seen: exit 1 with its Kafka name, no result line.
+Delivery errors are seen through the same sampled callbacks (librdkafka fails records a batch, or
+a whole timed-out queue, at a time), and, with acks 1 or all, by checking afterwards that the
+topic's end offsets grew by at least N (``_NOT_DELIVERED`` otherwise; other producers writing at
+the same time can hide a shortfall). Any error seen: exit 1 with its Kafka name, no result line.
 
 **consume** subscribes with ``--group`` (default: a fresh random group, so it reads from the
 beginning with ``auto.offset.reset=earliest``; nothing is committed) and reads exactly
@@ -224,6 +224,27 @@ def ensure_topic(admin: Any, topic: str, partitions: int, timeout_s: float) -> b
         raise CliError(f"topic {topic} not created within {timeout_s:g} s", name="REQUEST_TIMED_OUT") from None
 
 
+def end_offsets_total(admin: Any, topic: str, timeout_s: float) -> int:
+    """The sum of ``topic``'s partition end offsets (ListOffsets, latest)."""
+    from confluent_kafka import TopicPartition  # noqa: PLC0415
+    from confluent_kafka.admin import OffsetSpec  # noqa: PLC0415
+
+    partitions = admin.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+    futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in partitions},
+                                 request_timeout=timeout_s)
+    return sum(f.result().offset for f in futures.values())
+
+
+def check_stored(sent: int, end_before: int, end_after: int) -> None:
+    """Every record handed to the producer must have been appended: the topic's end offsets grew by
+    at least ``sent`` (more when others wrote meanwhile, which can hide a shortfall). This catches the
+    failures that fell between two latency samples."""
+    stored = end_after - end_before
+    if stored < sent:
+        raise CliError(f"only {stored} of {sent} records were stored; deliveries failed without a "
+                       "sampled record seeing it", name="_NOT_DELIVERED")
+
+
 def producer_config(args: argparse.Namespace) -> dict[str, Any]:
     base = {
         "acks": args.acks,
@@ -321,7 +342,10 @@ def run_produce(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     window = ProgressWindow(args.record_size, sys.stderr) if is_terminal(sys.stderr) else None
     try:
         producer.list_topics(args.topic, timeout=timeout_s)  # connect and learn the leaders before the clock
+        end_before = end_offsets_total(admin, args.topic, timeout_s)
         result = produce_records(producer, args.topic, args.num_records, payloads, args.throughput, window)
+        if args.acks != "0":  # acks=0 gives no guarantee to check
+            check_stored(args.num_records, end_before, end_offsets_total(admin, args.topic, timeout_s))
     except KafkaException as exc:
         raise from_kafka(exc) from None
     print(json.dumps(result.to_json()) if args.format == "json" else result.line(), file=out)

@@ -138,8 +138,11 @@ def decode_produce_request(version: int, frame: bytes | memoryview, offset: int)
     return ProduceRequestData(transactional_id, acks, datetime.timedelta(milliseconds=timeout_ms), tuple(topics))
 
 
-# request decoders by API key: (version, frame, body offset) -> request
+# Request decoders by API key: (version, frame, body offset) -> request.  They are for large
+# frames only: parsing in Python costs ~4 us a request where kio's native decoder takes ~0.7 us and
+# copies the records, which pays off from tens of KB (a 1 MB produce: 31 us with kio, 5 us here).
 REQUEST_DECODERS = {0: decode_produce_request}
+MIN_FRAME_BYTES = 64 * 1024
 
 
 class PartitionResult(NamedTuple):

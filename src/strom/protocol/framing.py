@@ -39,17 +39,21 @@ class FrameTooLarge(Exception):
 
 
 class BufferPool:
-    """Reusable bytearrays for large frames, in power-of-two sizes; at most ``max_idle_bytes``
-    are kept idle.  Reusing them keeps the memory warm: a fresh megabyte costs page faults
-    and zeroing on every request."""
+    """Reusable bytearrays for large frames, in power-of-two sizes up to ``max_pooled_bytes``
+    (bigger frames get a buffer of their exact size, never kept); at most ``max_idle_bytes`` are
+    kept idle.  Reusing them keeps the memory warm: a fresh megabyte costs page faults and
+    zeroing on every request."""
 
-    def __init__(self, max_idle_bytes: int = 32 << 20) -> None:
+    def __init__(self, max_idle_bytes: int = 32 << 20, max_pooled_bytes: int = 4 << 20) -> None:
         self.max_idle_bytes = max_idle_bytes
+        self.max_pooled_bytes = max_pooled_bytes
         self.idle_bytes = 0
         self._free: dict[int, list[bytearray]] = {}
 
     def take(self, size: int) -> bytearray:
         """A buffer of at least ``size`` bytes (its contents are stale)."""
+        if size > self.max_pooled_bytes:
+            return bytearray(size)
         capacity = 1 << max(size - 1, 1).bit_length()
         free = self._free.get(capacity)
         if free:
@@ -58,7 +62,7 @@ class BufferPool:
         return bytearray(capacity)
 
     def give(self, buf: bytearray) -> None:
-        if self.idle_bytes + len(buf) <= self.max_idle_bytes:
+        if len(buf) <= self.max_pooled_bytes and self.idle_bytes + len(buf) <= self.max_idle_bytes:
             self._free.setdefault(len(buf), []).append(buf)
             self.idle_bytes += len(buf)
 

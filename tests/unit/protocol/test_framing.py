@@ -55,6 +55,10 @@ def test_pool_keeps_a_bounded_amount_idle():
     for b in bufs:
         pool.give(b)
     assert pool.idle_bytes == 3 << 20
+    huge = pool.take(5_000_001)  # above max_pooled_bytes: exact size, not kept afterwards
+    assert len(huge) == 5_000_001
+    pool.give(huge)
+    assert pool.idle_bytes == 3 << 20
 
 
 def test_oversized_frame_rejected_before_allocation():

@@ -59,6 +59,18 @@ def skip_tagged_fields(frame: bytes | memoryview, pos: int) -> int:
     return pos
 
 
+def write_uvarint(n: int) -> bytes:
+    """An unsigned varint (compact lengths and counts of flexible versions)."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def read_uvarint(frame: bytes | memoryview, pos: int) -> tuple[int, int]:
     """An unsigned varint of at most 32 bits at ``pos``; returns (value, next position)."""
     shift = value = 0

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from strom.protocol.codec import DecodeError, read_uvarint, skip_tagged_fields
+from strom.protocol.codec import DecodeError, read_uvarint, skip_tagged_fields, write_uvarint
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
@@ -154,18 +154,9 @@ class PartitionResult(NamedTuple):
     error_message: str | None = None
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _string(s: str, flexible: bool) -> bytes:
     data = s.encode()
-    return (_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
+    return (write_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
 
 
 def _nullable_string(s: str | None, flexible: bool) -> bytes:
@@ -175,7 +166,7 @@ def _nullable_string(s: str | None, flexible: bool) -> bytes:
 
 
 def _count(n: int, flexible: bool) -> bytes:
-    return _uvarint(n + 1) if flexible else _I32.pack(n)
+    return write_uvarint(n + 1) if flexible else _I32.pack(n)
 
 
 def encode_produce_response(correlation_id: int, version: int,

@@ -44,6 +44,8 @@ import uuid
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from strom.protocol.codec import write_uvarint
+
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _TOP_V4 = struct.Struct(">i")  # throttle_time_ms
@@ -67,20 +69,9 @@ class FetchPartition(NamedTuple):
     preferred_read_replica: int = -1
 
 
-def _uvarint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _length(n: int, flexible: bool) -> bytes:
     """An array count or byte length (-1 for null)."""
-    return _uvarint(n + 1) if flexible else _I32.pack(n)
+    return write_uvarint(n + 1) if flexible else _I32.pack(n)
 
 
 def encode_fetch_response(correlation_id: int, version: int,
@@ -103,7 +94,7 @@ def encode_fetch_response(correlation_id: int, version: int,
             buf += _ZERO_UUID if topic_id is None else topic_id.bytes
         else:
             data = name.encode()
-            buf += (_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
+            buf += (write_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
         buf += _length(len(partitions), flexible)
         for p in partitions:
             if version >= 5:

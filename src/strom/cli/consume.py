@@ -54,12 +54,10 @@ def parse_offset(text: str) -> int | str:
     if lowered in ("earliest", "latest"):
         return lowered
     try:
-        value = int(lowered)
+        int(lowered)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, earliest or latest, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"offset must not be negative: {value}")
-    return value
+    return non_negative_int(lowered)
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -416,20 +416,14 @@ class ClassicGroup:
                  "metadata": m.metadata(self.protocol_name)} for m in self.members.values()]
 
     def complete_join_future(self, member: ClassicMember, response: dict[str, Any]) -> bool:
+        """Answer the member's parked JoinGroup; False when none is parked."""
         fut, member.join_future = member.join_future, None
-        if fut is None:
-            return False
-        if not fut.done():
-            fut.set_result(response)
-        return True
+        return _resolve(fut, response)
 
     def complete_sync_future(self, member: ClassicMember, response: dict[str, Any]) -> bool:
+        """Answer the member's parked SyncGroup; False when none is parked."""
         fut, member.sync_future = member.sync_future, None
-        if fut is None:
-            return False
-        if not fut.done():
-            fut.set_result(response)
-        return True
+        return _resolve(fut, response)
 
     def record_value(self, assignment: dict[str, bytes] | None = None) -> dict[str, Any]:
         """The group record's value (records.py), optionally with a new assignment."""
@@ -1150,3 +1144,11 @@ class _JoinRequest:
     protocols: Protocols = field(default_factory=list)
     reason: str | None = None
     api_version: int = 9
+
+
+def _resolve(fut: asyncio.Future[dict[str, Any]] | None, response: dict[str, Any]) -> bool:
+    if fut is None:
+        return False
+    if not fut.done():
+        fut.set_result(response)
+    return True

@@ -47,10 +47,6 @@ def render(value: Any) -> str | None:
     return str(value)
 
 
-def _synonyms(definition: Any) -> list[str]:
-    return list(getattr(definition, "synonyms", None) or [])
-
-
 def describe_topic_configs(broker: BrokerServices, topic: str, *,
                            overrides: Mapping[str, str] | None = None) -> list[ConfigEntry]:
     """Every topic config with its effective value and where it comes from."""
@@ -62,13 +58,13 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
     node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
     out = []
     for name, definition in sorted(TOPIC_CONFIGS.items()):
-        sensitive = getattr(definition, "type", "") == "password"
-        type_code = _TYPE_CODES.get(getattr(definition, "type", ""), 0)
-        doc = getattr(definition, "doc", None)
+        sensitive = definition.type == "password"
+        type_code = _TYPE_CODES.get(definition.type, 0)
+        doc = definition.doc
         synonyms: list[tuple[str, str | None, int]] = []
         if name in overrides:
             synonyms.append((name, overrides[name], TOPIC_CONFIG))
-        for syn in _synonyms(definition):
+        for syn in definition.synonyms:
             if syn in node_dynamic:
                 synonyms.append((syn, node_dynamic[syn], DYNAMIC_BROKER_CONFIG))
             if syn in cluster_dynamic:
@@ -93,7 +89,7 @@ def describe_broker_configs(broker: BrokerServices) -> list[ConfigEntry]:
     node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
     out = []
     for name, definition in sorted(BROKER_CONFIGS.items()):
-        sensitive = getattr(definition, "type", "") == "password"
+        sensitive = definition.type == "password"
         if name in node_dynamic:
             value, source = node_dynamic[name], DYNAMIC_BROKER_CONFIG
         elif name in cluster_dynamic:
@@ -103,6 +99,6 @@ def describe_broker_configs(broker: BrokerServices) -> list[ConfigEntry]:
         else:
             value, source = render(broker.config.get(name)), DEFAULT_CONFIG
         out.append(ConfigEntry(name, None if sensitive else value, source, read_only=False, is_sensitive=sensitive,
-                               config_type=_TYPE_CODES.get(getattr(definition, "type", ""), 0),
-                               documentation=getattr(definition, "doc", None)))
+                               config_type=_TYPE_CODES.get(definition.type, 0),
+                               documentation=definition.doc))
     return out

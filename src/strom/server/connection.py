@@ -182,9 +182,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 elif response is not None:
                     pending += response
                     pending_bytes += sum(map(len, response))
-                    if pending_bytes >= _MAX_PENDING_BYTES:
-                        await self._write(pending)
-                        pending, pending_bytes = [], 0
+                if pending_bytes >= _MAX_PENDING_BYTES:
+                    await self._write(pending)
+                    pending, pending_bytes = [], 0
         except asyncio.CancelledError:
             self.close()
             raise

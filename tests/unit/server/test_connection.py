@@ -47,3 +47,46 @@ def test_reading_pauses_when_queued_frames_hold_too_many_bytes():
     paused, queued, resumed, handled = asyncio.run(scenario())
     assert paused and conn_mod._MAX_QUEUED_BYTES <= queued <= conn_mod._MAX_QUEUED_BYTES + (2 << 20)
     assert resumed and handled == frames  # reading resumed and every request was handled
+
+
+def test_responses_are_written_once_a_mebibyte_waits_even_while_requests_keep_coming():
+    """Coalesced responses go out at _MAX_PENDING_BYTES, not only when the request queue drains."""
+    response_size = 600 * 1024
+
+    async def scenario() -> int:
+        gate = asyncio.Event()
+        count = 0
+
+        async def dispatch(_conn, frame):
+            nonlocal count
+            count += 1
+            if count == 3:  # the third request is slow: the first two answers must not wait for it
+                await gate.wait()
+            return b"r" * response_size
+
+        tasks: set[asyncio.Task] = set()
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        protocol = KafkaConnection(dispatch, lambda coro: tasks.add(loop.create_task(coro)), 1 << 20,
+                                   on_close=lambda c: None)
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+        frame = (8).to_bytes(4, "big") + b"\x00\x00\x00\x00\x00\x00\x00\x01"  # api key 0: never parks
+        await loop.sock_sendall(theirs, frame * 5)
+        received = 0
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            try:
+                while chunk := theirs.recv(1 << 20):
+                    received += len(chunk)
+            except BlockingIOError:
+                pass
+        gate.set()
+        await asyncio.sleep(0.05)
+        theirs.close()
+        protocol.close()
+        for t in tasks:
+            t.cancel()
+        return received
+
+    assert asyncio.run(scenario()) == 2 * 600 * 1024

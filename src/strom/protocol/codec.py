@@ -33,6 +33,8 @@ from strom.errors import ErrorCode, InvalidRequest
 
 API_VERSIONS_KEY = 18
 _HEADER = struct.Struct(">hhih")
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
 _UTC = datetime.timezone.utc
 
 
@@ -69,6 +71,18 @@ def write_uvarint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def encode_length(n: int, flexible: bool) -> bytes:
+    """An array count or byte length, -1 for null: compact (uvarint of n+1) in flexible versions,
+    int32 otherwise."""
+    return write_uvarint(n + 1) if flexible else _I32.pack(n)
+
+
+def encode_string(text: str, flexible: bool) -> bytes:
+    """A non-null string: compact in flexible versions, int16 length otherwise."""
+    data = text.encode()
+    return (write_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
 
 
 def read_uvarint(frame: bytes | memoryview, pos: int) -> tuple[int, int]:
@@ -150,18 +164,24 @@ def decode_request(api_key: int, version: int, frame: bytes | memoryview, offset
     return value
 
 
-def encode_response(correlation_id: int, response: Any, *, api_key: int, version: int) -> bytes:
-    """Size-prefixed response frame: header (v0 or v1) then the body."""
+def _frame(header: bytes, entity: Any) -> bytes:
+    """``header`` then ``entity``'s encoding, behind an int32 size prefix."""
     buf = io.BytesIO()
     buf.write(b"\0\0\0\0")
-    buf.write(correlation_id.to_bytes(4, "big", signed=True))
-    if api_key != API_VERSIONS_KEY and type(response).__flexible__:
-        buf.write(b"\0")  # response header v1: no tagged fields
-    entity_writer(type(response))(buf, response)
+    buf.write(header)
+    entity_writer(type(entity))(buf, entity)
     data = buf.getbuffer()
     data[0:4] = (len(data) - 4).to_bytes(4, "big")
     del data
     return buf.getvalue()
+
+
+def encode_response(correlation_id: int, response: Any, *, api_key: int, version: int) -> bytes:
+    """Size-prefixed response frame: header (v0 or v1) then the body."""
+    header = correlation_id.to_bytes(4, "big", signed=True)
+    if api_key != API_VERSIONS_KEY and type(response).__flexible__:
+        header += b"\0"  # response header v1: no tagged fields
+    return _frame(header, response)
 
 
 # ---------------------------------------------------------------- the client's direction
@@ -172,17 +192,11 @@ def encode_request(api_key: int, version: int, correlation_id: int, client_id: s
     cls = request_type(api_key, version)
     if cls is None:
         raise DecodeError(f"no codec for api {api_key} v{version}")
-    buf = io.BytesIO()
-    buf.write(b"\0\0\0\0")
-    buf.write(_HEADER.pack(api_key, version, correlation_id, -1 if client_id is None else len(client_id.encode())))
-    if client_id is not None:
-        buf.write(client_id.encode())
+    client = b"" if client_id is None else client_id.encode()
+    header = _HEADER.pack(api_key, version, correlation_id, -1 if client_id is None else len(client)) + client
     if cls.__flexible__:
-        buf.write(b"\0")  # request header v2: no tagged fields
-    entity_writer(cls)(buf, build(cls, data))
-    frame = bytearray(buf.getvalue())
-    frame[0:4] = (len(frame) - 4).to_bytes(4, "big")
-    return bytes(frame)
+        header += b"\0"  # request header v2: no tagged fields
+    return _frame(header, build(cls, data))
 
 
 def decode_response(api_key: int, version: int, payload: bytes) -> tuple[int, Any]:

@@ -44,9 +44,8 @@ import uuid
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from strom.protocol.codec import write_uvarint
+from strom.protocol.codec import encode_length, encode_string
 
-_I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _TOP_V4 = struct.Struct(">i")  # throttle_time_ms
 _TOP_V7 = struct.Struct(">ihi")  # + error_code, session_id
@@ -69,11 +68,6 @@ class FetchPartition(NamedTuple):
     preferred_read_replica: int = -1
 
 
-def _length(n: int, flexible: bool) -> bytes:
-    """An array count or byte length (-1 for null)."""
-    return write_uvarint(n + 1) if flexible else _I32.pack(n)
-
-
 def encode_fetch_response(correlation_id: int, version: int,
                           topics: Sequence[tuple[str, uuid.UUID | None, Sequence[FetchPartition]]],
                           *, throttle_time_ms: int = 0, error_code: int = 0,
@@ -88,14 +82,13 @@ def encode_fetch_response(correlation_id: int, version: int,
     buf = bytearray(_I32.pack(correlation_id))
     buf += tags
     buf += _TOP_V7.pack(throttle_time_ms, error_code, session_id) if version >= 7 else _TOP_V4.pack(throttle_time_ms)
-    buf += _length(len(topics), flexible)
+    buf += encode_length(len(topics), flexible)
     for name, topic_id, partitions in topics:
         if by_id:
             buf += _ZERO_UUID if topic_id is None else topic_id.bytes
         else:
-            data = name.encode()
-            buf += (write_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
-        buf += _length(len(partitions), flexible)
+            buf += encode_string(name, flexible)
+        buf += encode_length(len(partitions), flexible)
         for p in partitions:
             if version >= 5:
                 buf += _PART_V5.pack(p.index, p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset)
@@ -103,9 +96,9 @@ def encode_fetch_response(correlation_id: int, version: int,
                 buf += _PART_V4.pack(p.index, p.error_code, p.high_watermark, p.last_stable_offset)
             aborted = p.aborted_transactions
             if aborted is None:
-                buf += _length(-1, flexible)
+                buf += encode_length(-1, flexible)
             else:
-                buf += _length(len(aborted), flexible)
+                buf += encode_length(len(aborted), flexible)
                 for producer_id, first_offset in aborted:
                     buf += _ABORTED.pack(producer_id, first_offset)
                     buf += tags
@@ -113,10 +106,10 @@ def encode_fetch_response(correlation_id: int, version: int,
                 buf += _I32.pack(p.preferred_read_replica)
             records = p.records
             if records is None:
-                buf += _length(-1, flexible)
+                buf += encode_length(-1, flexible)
             else:
                 n = records.nbytes if isinstance(records, memoryview) else len(records)
-                buf += _length(n, flexible)
+                buf += encode_length(n, flexible)
                 if n:
                     out.append(bytes(buf))
                     out.append(records)

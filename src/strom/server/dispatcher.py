@@ -12,8 +12,8 @@ import logging
 
 from strom.errors import ErrorCode
 from strom.protocol import codec
-from strom.protocol.fast import MIN_FRAME_BYTES as FAST_DECODE_MIN_BYTES
 from strom.protocol.fast import REQUEST_DECODERS
+from strom.protocol.framing import LARGE_FRAME_BYTES
 from strom.server.connection import CloseConnection, KafkaConnection, Response
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS, advertised_versions
@@ -41,7 +41,7 @@ class Dispatcher:
                 return self._unsupported_api_versions(header.correlation_id)
             raise CloseConnection(f"unsupported version {header.api_version} of API {header.api_key}")
         try:
-            fast_decode = REQUEST_DECODERS.get(header.api_key) if len(frame) >= FAST_DECODE_MIN_BYTES else None
+            fast_decode = REQUEST_DECODERS.get(header.api_key) if len(frame) >= LARGE_FRAME_BYTES else None
             if fast_decode is not None:
                 request = fast_decode(header.api_version, frame, offset)
             else:

@@ -6,6 +6,26 @@ from strom.server import connection as conn_mod
 from strom.server.connection import KafkaConnection
 
 
+async def connect(dispatch, max_frame_bytes: int):
+    """A KafkaConnection on one end of a socket pair; returns it, the client end (non-blocking)
+    and a function that closes both and cancels the connection's task."""
+    tasks: set[asyncio.Task] = set()
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    protocol = KafkaConnection(dispatch, lambda coro: tasks.add(loop.create_task(coro)), max_frame_bytes,
+                               on_close=lambda c: None)
+    await loop.connect_accepted_socket(lambda: protocol, ours)
+
+    def close() -> None:
+        theirs.close()
+        protocol.close()
+        for t in tasks:
+            t.cancel()
+
+    return protocol, theirs, close
+
+
 def test_reading_pauses_when_queued_frames_hold_too_many_bytes():
     """A client pipelining big requests faster than they are handled holds a bounded amount of
     broker memory: reading stops once _MAX_QUEUED_BYTES wait, and resumes as they drain."""
@@ -20,13 +40,8 @@ def test_reading_pauses_when_queued_frames_hold_too_many_bytes():
             handled.append(len(frame))
             return None
 
-        tasks: set[asyncio.Task] = set()
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
-        protocol = KafkaConnection(dispatch, lambda coro: tasks.add(loop.create_task(coro)), 64 << 20,
-                                   on_close=lambda c: None)
-        await loop.connect_accepted_socket(lambda: protocol, ours)
+        protocol, theirs, close = await connect(dispatch, 64 << 20)
         stream = ((1 << 20).to_bytes(4, "big") + b"x" * (1 << 20)) * frames
         sender = loop.create_task(loop.sock_sendall(theirs, stream))
         await asyncio.sleep(0.5)  # the handler is stuck: the broker stops reading, the sender blocks
@@ -38,10 +53,7 @@ def test_reading_pauses_when_queued_frames_hold_too_many_bytes():
                 break
             await asyncio.sleep(0.05)
         resumed = not protocol._reading_paused
-        theirs.close()
-        protocol.close()
-        for t in tasks:
-            t.cancel()
+        close()
         return paused, queued, resumed, len(handled)
 
     paused, queued, resumed, handled = asyncio.run(scenario())
@@ -64,13 +76,8 @@ def test_responses_are_written_once_a_mebibyte_waits_even_while_requests_keep_co
                 await gate.wait()
             return b"r" * response_size
 
-        tasks: set[asyncio.Task] = set()
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
-        protocol = KafkaConnection(dispatch, lambda coro: tasks.add(loop.create_task(coro)), 1 << 20,
-                                   on_close=lambda c: None)
-        await loop.connect_accepted_socket(lambda: protocol, ours)
+        protocol, theirs, close = await connect(dispatch, 1 << 20)
         frame = (8).to_bytes(4, "big") + b"\x00\x00\x00\x00\x00\x00\x00\x01"  # api key 0: never parks
         await loop.sock_sendall(theirs, frame * 5)
         received = 0
@@ -83,10 +90,7 @@ def test_responses_are_written_once_a_mebibyte_waits_even_while_requests_keep_co
                 pass
         gate.set()
         await asyncio.sleep(0.05)
-        theirs.close()
-        protocol.close()
-        for t in tasks:
-            t.cancel()
+        close()
         return received
 
     assert asyncio.run(scenario()) == 2 * 600 * 1024

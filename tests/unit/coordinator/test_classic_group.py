@@ -5,10 +5,12 @@ import asyncio
 import base64
 import functools
 import struct
+import time
 from typing import Any
 
 import pytest
 
+from strom.coordinator.group import classic
 from strom.coordinator.group import records as rec
 from strom.coordinator.group.classic import (
     TRANSITIONS, ClassicGroup, ClassicGroupManager, GroupState, IllegalStateTransition, subscription_topics,
@@ -558,3 +560,25 @@ async def test_partition_count_change_of_subscribed_topic_rebalances():
     r = await asyncio.gather(join(c, leader["member_id"]), join(c, follower["member_id"]))
     assert {x["generation_id"] for x in r} == {2}
     assert group_of(c).topic_snapshot == {"t": 8}
+
+
+@run
+async def test_assignment_store_failure_answers_after_a_backoff_and_logs_once(monkeypatch, caplog):
+    """On a full disk the broker keeps serving, so without a pause clients would rejoin at once, forever."""
+    monkeypatch.setattr(classic, "STORE_FAILURE_BACKOFF_MS", 100)
+    c = FakeCoordinator()
+    a = await join_with_id(c)
+    c.fail_writes = True
+    for _ in range(2):
+        started = time.monotonic()
+        r = await sync(c, a, {a["member_id"]: b"x"})
+        assert r["error_code"] == E.NOT_COORDINATOR
+        assert time.monotonic() - started >= 0.1
+        assert group_of(c).state is GroupState.PREPARING_REBALANCE
+        a = await join(c, a["member_id"])
+    warnings = [m for m in caplog.messages if "could not store the assignment" in m]
+    assert len(warnings) == 1 and "1 failure(s)" in warnings[0]
+    c.fail_writes = False
+    r = await sync(c, a, {a["member_id"]: b"x"})
+    assert r["error_code"] == E.NONE and r["assignment"] == b"x"
+    assert group_of(c).state is GroupState.STABLE

@@ -52,7 +52,11 @@ Simplifications relative to Apache Kafka (written down honestly):
   written by this manager are recognised on replay and skipped.  Replay rebuilds a group only when
   loading (or from records written by someone else), and a tombstone always removes the group.
 - A failed write after the leader's SyncGroup answers every parked member with the mapped error and
-  rebalances, as Kafka does; a failed write of an Empty group is only logged.  The Empty-group record
+  rebalances, as Kafka does, but only after ``STORE_FAILURE_BACKOFF_MS``: Kafka takes a failed log
+  directory offline, so its clients back off on COORDINATOR_NOT_AVAILABLE, while this broker keeps
+  serving and would otherwise be in a join/sync loop with the clients a thousand times a second on
+  a full disk.  The warning is logged at most once a minute per group.  A failed write of an Empty
+  group is only logged.  The Empty-group record
   after a LeaveGroup is written just after the answer, not before it.
 - ``on_topics_changed`` rebalances a Stable or CompletingRebalance group whose subscribed topics
   changed partition count, appeared or disappeared (Kafka leaves this to the client leader, which
@@ -446,6 +450,10 @@ class ClassicGroup:
                 f"members={list(self.members)})")
 
 
+STORE_FAILURE_BACKOFF_MS = 1000  # see the module docstring
+_STORE_FAILURE_LOG_INTERVAL_MS = 60_000
+
+
 def join_error(code: ErrorCode, member_id: str = "") -> dict[str, Any]:
     return {"error_code": code, "generation_id": -1, "protocol_type": None, "protocol_name": None, "leader": "",
             "skip_assignment": False, "member_id": member_id, "members": []}
@@ -471,6 +479,7 @@ class ClassicGroupManager:
         self.coordinator = coordinator
         self._own_writes: Counter[str] = Counter()  # group ids with a write of ours in flight
         self._dirty: dict[str, ClassicGroup] = {}  # groups whose record must be written
+        self._store_failures: dict[str, tuple[int, int]] = {}  # group id: (failed stores, last logged ms)
 
     # ------------------------------------------------------------ helpers
     @property
@@ -999,20 +1008,32 @@ class ClassicGroupManager:
             await self._write_group(group, assignment)
         except Exception as exc:  # noqa: BLE001 - a node task: every failure is answered, none escapes
             code = exc.code if isinstance(exc, KafkaError) else ErrorCode.UNKNOWN_SERVER_ERROR
-            log.warning("could not store the assignment of group %s generation %d: %s", group.group_id,
-                        generation, exc)
+            self._log_store_failure(group, generation, exc)
+            await asyncio.sleep(STORE_FAILURE_BACKOFF_MS / 1000)
             if (self._live(group) and group.state is GroupState.COMPLETING_REBALANCE
                     and group.generation == generation):
                 self._reset_and_propagate(group, _map_append_error(code))
                 self._maybe_prepare_rebalance_or_complete_join(group, f"error {code.name} storing the assignment")
                 self._flush_later()
             return
+        self._store_failures.pop(group.group_id, None)
         if self._live(group) and group.state is GroupState.COMPLETING_REBALANCE and group.generation == generation:
             for m in group.members.values():
                 m.assignment = assignment.get(m.member_id, b"")
             self._propagate(group, ErrorCode.NONE)
             group.transition_to(GroupState.STABLE, self._now())
             log.info("group %s is stable at generation %d", group.group_id, group.generation)
+
+    def _log_store_failure(self, group: ClassicGroup, generation: int, exc: Exception) -> None:
+        now = self._now()
+        count, logged_at = self._store_failures.get(group.group_id, (0, -_STORE_FAILURE_LOG_INTERVAL_MS))
+        count += 1
+        if now - logged_at >= _STORE_FAILURE_LOG_INTERVAL_MS:
+            log.warning("could not store the assignment of group %s generation %d: %s (%d failure(s) so far; "
+                        "members are answered with an error after %d ms; logged at most once a minute)",
+                        group.group_id, generation, exc, count, STORE_FAILURE_BACKOFF_MS)
+            logged_at = now
+        self._store_failures[group.group_id] = (count, logged_at)
 
     # ------------------------------------------------------------ Heartbeat
     def heartbeat(self, group_id: str, member_id: str, generation_id: int,

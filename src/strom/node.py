@@ -247,9 +247,9 @@ class Node:
             pass
         finally:
             self.replicas.close()
-            self.log_manager.shutdown()
+            clean = self.log_manager.shutdown()
             self.metadata_log.close()
-        log.info("stopped cleanly")
+        log.info("stopped cleanly" if clean else "stopped (unclean: see the errors above)")
         return 0
 
 

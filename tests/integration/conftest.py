@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -46,6 +47,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.ready_line = ""
         self._log = None
+        self.file_size_limit: int | None = None  # RLIMIT_FSIZE of the process: a "full disk" per file
 
     @property
     def bootstrap(self) -> str:
@@ -68,8 +70,11 @@ class Broker:
         self._log = open(self.log_path, "ab")
         self._log.write(f"---- {' '.join(self.command())}\n".encode())
         self._log.flush()
+        limit = self.file_size_limit
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._log,
                                      stdin=subprocess.DEVNULL, text=True,
+                                     preexec_fn=None if limit is None else
+                                     lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
                                      env={**os.environ, "PYTHONASYNCIODEBUG": os.environ.get("PYTHONASYNCIODEBUG", "")})
         lines: list[str] = []
         got_ready = threading.Event()
@@ -168,10 +173,12 @@ def pytest_runtest_makereport(item, call):
 def strom_factory(request, tmp_path):
     started: list[Broker] = request.node.stash.setdefault(_BROKERS, [])
 
-    def make(overrides: dict[str, object] | None = None) -> Broker:
-        """Start a broker; ``overrides`` are Kafka property names and values."""
+    def make(overrides: dict[str, object] | None = None, *, file_size_limit: int | None = None) -> Broker:
+        """Start a broker; ``overrides`` are Kafka property names and values; ``file_size_limit``
+        makes writes beyond that many bytes in any one file fail, as on a full disk."""
         n = len(started)
         b = Broker(tmp_path / f"data{n}", tmp_path / f"strom{n}.log", overrides)
+        b.file_size_limit = file_size_limit
         started.append(b)
         return b.start()
 

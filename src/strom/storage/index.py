@@ -22,9 +22,16 @@ loaded lazily on the first lookup into compact ``array`` columns; opening a
 segment reads only its last entry.  A file that is not a whole number of
 entries or fails the segment's sanity check is rebuilt from the log.  Owned by
 its Segment; event-loop thread only.
+
+An index whose file cannot be written (disk full, read-only file system) goes
+*memory-only*: its file is removed (so a later start cannot trust a stale one
+and rebuilds it from the log), a warning is logged, and it keeps working from
+memory.  A failed index write never fails the append whose data is already in
+the ``.log`` file.
 """
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import sys
@@ -35,6 +42,8 @@ from pathlib import Path
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
 _BIG_ENDIAN = sys.byteorder == "big"
+
+log = logging.getLogger(__name__)
 
 
 class CorruptIndex(Exception):
@@ -52,6 +61,7 @@ class _IndexFile:
         self._loaded = False
         self._last_raw: tuple[int, int] | None = None  # cached last entry while not loaded
         self._fd: int | None = None
+        self.memory_only = False  # the file could not be written: it is gone, the entries live in memory
 
     # ------------------------------------------------------------------ file
     def open_existing(self) -> None:
@@ -90,19 +100,43 @@ class _IndexFile:
             self._loaded = True
 
     def _append_file(self, entry: bytes) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._fd, entry)
         self.entries += 1
+        if self.memory_only:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if os.write(self._fd, entry) != len(entry):
+                raise OSError(f"short write to {self.path.name}")
+        except OSError as exc:
+            self.go_memory_only(exc)
 
     def write_all(self) -> None:
         """Replace the file with the in-memory entries (after a rebuild)."""
         self.close()
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(self._dump())
-        os.replace(tmp, self.path)
         self._loaded = True
+        if self.memory_only:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(self._dump())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            self.go_memory_only(exc)
+
+    def go_memory_only(self, exc: OSError) -> None:
+        """Stop writing the file after ``exc``: remove it (best effort) and keep the entries in memory."""
+        self.close()
+        self.memory_only = True
+        self._loaded = True
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:  # pragma: no cover - an unremovable index is rebuilt when it fails the checks
+            pass
+        log.warning("could not write %s (%s); the index is kept in memory and will be rebuilt from the "
+                    "log at the next start", self.path, exc)
 
     def truncate_entries(self, count: int) -> None:
         """Keep the first ``count`` entries."""
@@ -112,7 +146,11 @@ class _IndexFile:
         self._truncate_loaded(count)
         self.entries = count
         self.close()
-        os.truncate(self.path, count * self.ENTRY.size)
+        if not self.memory_only:
+            try:
+                os.truncate(self.path, count * self.ENTRY.size)
+            except OSError as exc:
+                self.go_memory_only(exc)
 
     def reset(self) -> None:
         self._truncate_loaded(0)

@@ -21,6 +21,13 @@ past the first batch's timestamp (time since creation when the segment has no
 timestamps), when an index is full, or when an offset would not fit the
 indexes' int32 relative offsets.  A producer snapshot is written at each roll.
 
+Write failures (disk full, I/O errors): an append whose ``.log`` write or roll
+fails raises KafkaStorageError and changes nothing (a short write is cut off
+again); index writes never fail an append (see index.py); a producer snapshot
+that cannot be written is skipped with a warning (the state is replayed from
+the log instead).  Reads keep working, and appends succeed again once space
+is freed (retention deletes whole segments).
+
 Opening: segments before the recovery point are trusted (indexes
 sanity-checked, rebuilt when missing or corrupt); after an unclean shutdown
 (``clean=False``) the segment holding the recovery point and every later one
@@ -43,6 +50,7 @@ no transaction index / last stable offset yet.
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +69,9 @@ from strom.storage.segment import (
 )
 from strom.util.clock import Clock
 
+log = logging.getLogger(__name__)
+
+_WRITE_ERROR_LOG_INTERVAL_MS = 60_000
 _STALE_SUFFIXES = (DELETED_SUFFIX, ".tmp", ".cleaned", ".swap")
 DELETE_DIR_SUFFIX = "-delete"
 
@@ -123,6 +134,8 @@ class Log:
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
         self.recovered_segments = 0  # segments the last open had to re-validate (tests, metrics)
+        self.write_errors = 0  # appends refused with KafkaStorageError since the log was opened
+        self._write_error_logged_ms = -_WRITE_ERROR_LOG_INTERVAL_MS
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
         self.dir.mkdir(parents=True, exist_ok=True)
         self._load(clean, log_start_offset)
@@ -264,10 +277,16 @@ class Log:
             offset += h.last_offset_delta + 1
             pos += h.size
             max_ts = max(max_ts, h.max_timestamp)
-        self._maybe_roll(pos, max_ts, offset - 1, now)
         try:
+            self._maybe_roll(pos, max_ts, offset - 1, now)
             self.active.append(buf if buf is not None else pieces, placed)
         except OSError as exc:
+            self.write_errors += 1
+            if now - self._write_error_logged_ms >= _WRITE_ERROR_LOG_INTERVAL_MS:
+                self._write_error_logged_ms = now
+                log.error("append to %s-%d failed: %s (%d failed append(s) so far; producers get "
+                          "KAFKA_STORAGE_ERROR; logged at most once a minute)",
+                          self.topic, self.partition, exc, self.write_errors)
             raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
         for _, h in placed:
             self.producer_state.update(h)
@@ -291,9 +310,20 @@ class Log:
         if self.active.size == 0:
             return self.active
         end = self.log_end_offset
-        self.active.on_inactive()
-        self.producer_state.write_snapshot(end)
-        return self._new_segment(end)
+        previous = self.active
+        seg = self._new_segment(end)  # raises before anything changed when the files cannot be created
+        previous.on_inactive()
+        self._write_producer_snapshot(end)
+        return seg
+
+    def _write_producer_snapshot(self, offset: int) -> None:
+        """A snapshot only saves replaying batch headers at the next start: failing to write one
+        is logged, not raised."""
+        try:
+            self.producer_state.write_snapshot(offset)
+        except OSError as exc:
+            log.warning("could not write the producer-state snapshot of %s-%d at offset %d (%s); it "
+                        "will be rebuilt from the log", self.topic, self.partition, offset, exc)
 
     # ------------------------------------------------------------------ read
     def _segment_index(self, offset: int) -> int:
@@ -522,7 +552,8 @@ class Log:
         if not self._segments or self.active.closed:
             return
         try:
-            self.producer_state.write_snapshot(self.log_end_offset)
+            if self.producer_state.latest_snapshot_offset() != self.log_end_offset:  # Kafka: only when it moved
+                self._write_producer_snapshot(self.log_end_offset)
             if flush:
                 self.active.on_inactive()
                 self.flush()

@@ -62,11 +62,15 @@ def write_checkpoint(path: Path, values: dict[tuple[str, int], int]) -> None:
     """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename)."""
     lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class LogManager:
@@ -130,16 +134,34 @@ class LogManager:
         write_checkpoint(self.dir / RECOVERY_CHECKPOINT, {k: l.recovery_point for k, l in self._logs.items()})
         write_checkpoint(self.dir / LOG_START_CHECKPOINT, {k: l.log_start_offset for k, l in self._logs.items()})
 
-    def shutdown(self) -> None:
-        """Flush and close every log, write checkpoints, then the clean-shutdown marker."""
+    def shutdown(self) -> bool:
+        """Flush and close every log, write checkpoints, then the clean-shutdown marker.
+
+        A log that cannot be flushed (disk full, I/O error) is logged and the others are still
+        closed; the marker is then not written, so the next start re-validates the logs' tails.
+        Returns whether the shutdown was clean."""
+        clean = True
         for the_log in self._logs.values():
-            the_log.close(flush=True)
-        self.write_checkpoints()
-        marker = self.dir / CLEAN_SHUTDOWN
-        with open(marker, "w") as f:
-            os.fsync(f.fileno())
-        fd = os.open(self.dir, os.O_RDONLY)
+            try:
+                the_log.close(flush=True)
+            except OSError as exc:
+                clean = False
+                log.error("could not flush %s-%d at shutdown: %s", the_log.topic, the_log.partition, exc)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            self.write_checkpoints()
+            if clean:
+                marker = self.dir / CLEAN_SHUTDOWN
+                with open(marker, "w") as f:
+                    os.fsync(f.fileno())
+                fd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            clean = False
+            (self.dir / CLEAN_SHUTDOWN).unlink(missing_ok=True)
+            log.error("could not write the checkpoints or the clean-shutdown marker: %s", exc)
+        if not clean:
+            log.warning("unclean shutdown: the next start re-validates the tails of the logs")
+        return clean

@@ -200,8 +200,12 @@ class ProducerStateManager:
                "producers": producers}
         path = self.dir / f"{offset:020d}{SNAPSHOT_SUFFIX}"
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, separators=(",", ":"), sort_keys=True))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(doc, separators=(",", ":"), sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         for _, old in self.snapshot_files()[:-SNAPSHOTS_KEPT]:
             old.unlink(missing_ok=True)
         return path

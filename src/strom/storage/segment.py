@@ -81,7 +81,10 @@ class Segment:
         self.size = os.fstat(self._fd).st_size
         if self.size == 0:  # a new segment: create its (empty) index files, as Kafka does
             for index in (self.index, self.time_index):
-                os.close(os.open(index.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+                try:
+                    os.close(os.open(index.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+                except OSError as exc:
+                    index.go_memory_only(exc)
         self.next_offset = base_offset
         self.max_timestamp = -1  # largest batch max timestamp in the segment
         self.offset_of_max_timestamp = -1  # last offset of the (first) batch carrying it
@@ -408,7 +411,7 @@ class Segment:
                 try:
                     self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
                                                  skip_full_check=True)
-                except (OSError, CorruptIndex):  # pragma: no cover - index rebuilt at next open
+                except (OSError, CorruptIndex):  # pragma: no cover - a vanished file: rebuilt at next open
                     pass
             self.index.close()
             self.time_index.close()

@@ -17,6 +17,8 @@ from strom.cli import _common, consume, produce, serve, topic
 from strom.cli.main import build_parser, main
 from strom.config import BrokerConfig, Listener
 
+from ._futures import done
+
 
 def parse(*argv: str) -> Any:
     return build_parser().parse_args(list(argv))
@@ -251,14 +253,6 @@ def test_topic_alter_needs_a_change(capsys: pytest.CaptureFixture[str]) -> None:
     assert "nothing to alter" in capsys.readouterr().err
 
 
-def _done(value: Any = None, error: KafkaError | None = None) -> Future:
-    future: Future = Future()
-    if error is None:
-        future.set_result(value)
-    else:
-        future.set_exception(KafkaException(error))
-    return future
-
 
 def _node(node_id: int) -> Any:
     return types.SimpleNamespace(id=node_id)
@@ -284,11 +278,11 @@ class FakeAdmin:
         out = {}
         for name in collection.topic_names:
             if name not in self.topics:
-                out[name] = _done(error=KafkaError(3, f"Topic {name} not found"))
+                out[name] = done(error=KafkaError(3, f"Topic {name} not found"))
                 continue
             partitions = [types.SimpleNamespace(id=p, leader=_node(1) if p else None, replicas=[_node(1), _node(2)],
                                                 isr=[_node(1)]) for p in range(self.topics[name])]
-            out[name] = _done(types.SimpleNamespace(name=name, topic_id="AAAAAAAAAAAAAAAAAAAAAQ",
+            out[name] = done(types.SimpleNamespace(name=name, topic_id="AAAAAAAAAAAAAAAAAAAAAQ",
                                                     is_internal=name.startswith("__"), partitions=partitions))
         return out
 
@@ -296,12 +290,12 @@ class FakeAdmin:
         from confluent_kafka.admin import ConfigSource
 
         if self.configs_error is not None:
-            return {r: _done(error=self.configs_error) for r in resources}
+            return {r: done(error=self.configs_error) for r in resources}
 
         def entry(value: str, source: ConfigSource, default: bool = False, sensitive: bool = False) -> Any:
             return types.SimpleNamespace(value=value, source=source, is_default=default, is_sensitive=sensitive)
 
-        return {r: _done({
+        return {r: done({
             "retention.ms": entry("1000", ConfigSource.DYNAMIC_TOPIC_CONFIG),
             "segment.bytes": entry("1073741824", ConfigSource.DEFAULT_CONFIG, default=True),
             "min.insync.replicas": entry("2", ConfigSource.STATIC_BROKER_CONFIG),
@@ -309,19 +303,19 @@ class FakeAdmin:
 
     def create_topics(self, new: list[Any], **kwargs: Any) -> dict[str, Future]:
         self.calls.append(("create_topics", new))
-        return {t.topic: _done(error=self.error) for t in new}
+        return {t.topic: done(error=self.error) for t in new}
 
     def delete_topics(self, names: list[str], **kwargs: Any) -> dict[str, Future]:
         self.calls.append(("delete_topics", names))
-        return {n: _done(error=None if n in self.topics else KafkaError(3, "unknown topic")) for n in names}
+        return {n: done(error=None if n in self.topics else KafkaError(3, "unknown topic")) for n in names}
 
     def create_partitions(self, new: list[Any], **kwargs: Any) -> dict[str, Future]:
         self.calls.append(("create_partitions", new))
-        return {p.topic: _done() for p in new}
+        return {p.topic: done() for p in new}
 
     def incremental_alter_configs(self, resources: list[Any], **kwargs: Any) -> dict[Any, Future]:
         self.calls.append(("incremental_alter_configs", resources))
-        return {r: _done() for r in resources}
+        return {r: done() for r in resources}
 
 
 @pytest.fixture

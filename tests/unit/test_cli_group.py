@@ -40,6 +40,8 @@ from strom.cli._common import CliError
 from strom.client import wire
 from strom.cli.main import build_parser, main
 
+from ._futures import done
+
 COORDINATOR = Node(1, "broker1", 9092)
 UNSUPPORTED = KafkaError(KafkaError._UNSUPPORTED_FEATURE, "Local: Required feature not supported by broker")
 
@@ -47,14 +49,6 @@ UNSUPPORTED = KafkaError(KafkaError._UNSUPPORTED_FEATURE, "Local: Required featu
 def parse(*argv: str) -> Any:
     return build_parser().parse_args(list(argv))
 
-
-def _done(value: Any = None, error: KafkaError | None = None) -> Future:
-    future: Future = Future()
-    if error is None:
-        future.set_result(value)
-    else:
-        future.set_exception(KafkaException(error))
-    return future
 
 
 def _member(member_id: str, client_id: str, host: str, partitions: list[tuple[str, int]]) -> MemberDescription:
@@ -83,15 +77,15 @@ class FakeAdmin:
     def describe_consumer_groups(self, names: list[str], request_timeout: float) -> dict[str, Future]:
         self.calls.append(("describe_consumer_groups", names))
         if self.describe_error is not None:
-            return {n: _done(error=self.describe_error) for n in names}
-        return {n: _done(self.groups.get(n) or ConsumerGroupDescription(n, False, [], "", ConsumerGroupState.DEAD,
+            return {n: done(error=self.describe_error) for n in names}
+        return {n: done(self.groups.get(n) or ConsumerGroupDescription(n, False, [], "", ConsumerGroupState.DEAD,
                                                                         COORDINATOR)) for n in names}
 
     def list_consumer_group_offsets(self, request: list[ConsumerGroupTopicPartitions],
                                     request_timeout: float) -> dict[str, Future]:
         name = request[0].group_id
         tps = [TopicPartition(t, p, o) for (t, p), o in sorted(self.offsets.get(name, {}).items())]
-        return {name: _done(ConsumerGroupTopicPartitions(name, tps))}
+        return {name: done(ConsumerGroupTopicPartitions(name, tps))}
 
     def alter_consumer_group_offsets(self, request: list[ConsumerGroupTopicPartitions],
                                      request_timeout: float) -> dict[str, Future]:
@@ -100,16 +94,16 @@ class FakeAdmin:
                                                             for tp in req.topic_partitions]))
         for tp in req.topic_partitions:
             self.offsets.setdefault(req.group_id, {})[(tp.topic, tp.partition)] = tp.offset
-        return {req.group_id: _done(ConsumerGroupTopicPartitions(req.group_id, [
+        return {req.group_id: done(ConsumerGroupTopicPartitions(req.group_id, [
             TopicPartition(tp.topic, tp.partition, tp.offset) for tp in req.topic_partitions]))}
 
     def list_consumer_groups(self, **kwargs: Any) -> Future:
         self.calls.append(("list_consumer_groups", kwargs))
-        return _done(self.list_result)
+        return done(self.list_result)
 
     def delete_consumer_groups(self, names: list[str], request_timeout: float) -> dict[str, Future]:
         self.calls.append(("delete_consumer_groups", names))
-        return {n: _done(error=self.delete_errors.get(n)) for n in names}
+        return {n: done(error=self.delete_errors.get(n)) for n in names}
 
     def list_topics(self, timeout: float) -> Any:
         return types.SimpleNamespace(topics={

@@ -190,7 +190,11 @@ class Node:
     async def serve(self) -> int:
         config = self.config
         data_dir = Path(config.data_dirs[0]).resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "it exists and is not a directory" if data_dir.exists() else exc.strerror
+            raise SystemExit(f"strom: cannot use {data_dir} as the data directory (log.dirs): {reason}") from None
         self._lock_fd = lock_data_dir(data_dir)
         cluster_id = read_meta_properties(data_dir, self.node_id)
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
@@ -232,7 +236,11 @@ class Node:
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
                                          max_connections=config["max.connections"],
                                          max_connections_per_ip=config["max.connections.per.ip"])
-                host, port = await listener.start(listener_conf.host, listener_conf.port)
+                try:
+                    host, port = await listener.start(listener_conf.host, listener_conf.port)
+                except OSError as exc:  # Kafka: "Socket server failed to bind to ...", then exit
+                    raise SystemExit(f"strom: cannot listen on {listener_conf.host or '0.0.0.0'}:"
+                                     f"{listener_conf.port}: {exc.strerror or exc}") from None
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
                 advertised = config.advertised_listeners[0]
                 services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")

@@ -174,7 +174,19 @@ def test_port_already_in_use_fails_fast(broker, tmp_path):
     proc = subprocess.run(other.command(), capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "broker ready" not in proc.stdout
     assert time.monotonic() - started < 15
+    assert f"cannot listen on 127.0.0.1:{broker.port}" in proc.stderr and "Traceback" not in proc.stderr, \
+        proc.stderr[-2000:]
     assert broker.alive
+
+
+def test_data_dir_that_is_a_file_is_refused_with_a_message(tmp_path):
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("hello")
+    proc = subprocess.run([str(STROM), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(not_a_dir)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "broker ready" not in proc.stdout
+    assert "it exists and is not a directory" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not_a_dir.read_text() == "hello"
 
 
 def test_second_node_id_on_the_same_data_dir_is_refused(broker):

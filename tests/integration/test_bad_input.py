@@ -315,3 +315,29 @@ def test_produce_message_format_v1_is_rejected(hb, raw_topic):
 def test_produce_batch_over_max_message_bytes_is_rejected(hb, raw_topic):
     assert produce_raw(hb, raw_topic, record_batch([b"y" * 8000]))[0] == MESSAGE_TOO_LARGE
     assert produce_raw(hb, raw_topic, record_batch([b"z" * 1000])) == (0, 0)
+
+
+def test_huge_array_counts_in_every_api_do_not_take_the_broker_down(hb):
+    """One small frame whose array count claims billions of elements once aborted the broker (the
+    decoder reserved memory for them all at once).  For every served API, at its lowest and highest
+    version, a huge count is put at each of the first 16 body positions, after zero fields (legacy
+    encodings) or after fields of one byte 0x01 (flexible encodings: empty strings and arrays)."""
+    with connect(hb) as s:
+        s.sendall(frame(header_v1(API_API_VERSIONS, 0, 1)))
+        served = ApiVersionsResponse_v0.decode(recv_frame(s)[4:]).api_keys
+    probes = 0
+    for key, low, high in served:
+        for version in sorted({low, high}):
+            for prefix, fill, huge in ((b"", b"\0", b"\x7f\xff\xff\xff"), (b"\0", b"\x01", b"\xff\xff\xff\xff\x0f")):
+                for at in range(16):
+                    body = prefix + fill * at + huge + fill * 32
+                    with connect(hb) as s:
+                        s.settimeout(2)
+                        s.sendall(frame(header_v1(key, version, at) + body))
+                        try:
+                            s.recv(1 << 16)  # an answer or the broker closing: the frame was handled
+                        except socket.timeout:
+                            pass  # parked (a long poll): handled too
+                    probes += 1
+            assert hb.alive, f"broker died on API {key} v{version}; log tail:\n{hb.log_tail()}"
+    assert probes > 1000

@@ -1,7 +1,9 @@
 """Message codec: request/response headers and bodies, behind kio (sans-io).
 
 kio supplies a generated, frozen dataclass per (API, version) and a native
-decoder.  This module is the only place that knows kio: the rest of Strom
+decoder, which every body passes only after ``guard.check_counts`` (kio would
+abort the process on a huge array count).  This module and guard.py are the
+only places that know kio: the rest of Strom
 decodes requests with ``decode_request`` and builds responses from plain
 dicts with ``build`` / ``encode_response``, so the codec can be swapped.
 
@@ -28,6 +30,8 @@ from typing import Any, NamedTuple
 from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SchemaError
+
+from strom.protocol.guard import check_counts
 
 from strom.errors import ErrorCode, InvalidRequest
 
@@ -156,6 +160,7 @@ def decode_request(api_key: int, version: int, frame: bytes | memoryview, offset
     if cls is None:
         raise DecodeError(f"no codec for api {api_key} v{version}")
     try:
+        check_counts(cls, frame, offset)  # before kio: a huge array count would abort the process
         value, size = _reader(cls)(frame, offset)
     except (ValueError, TypeError, OverflowError, IndexError, SchemaError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed {cls.__name__} v{version}: {exc}") from exc
@@ -210,6 +215,7 @@ def decode_response(api_key: int, version: int, payload: bytes) -> tuple[int, An
     if api_key != API_VERSIONS_KEY and cls.__flexible__:
         pos = skip_tagged_fields(payload, pos)
     try:
+        check_counts(cls, payload, pos)  # a broker's response must not be able to abort a tool either
         value, _size = _reader(cls)(payload, pos)
     except Exception as exc:  # the native reader raises its own types on truncation
         raise DecodeError(f"malformed {cls.__name__} v{version}: {exc!r}") from exc

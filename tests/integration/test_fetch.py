@@ -134,3 +134,25 @@ def test_create_time_topic_keeps_client_timestamps(shared_broker):
     m = c.poll(10)
     c.close()
     assert m is not None and m.timestamp() == (TIMESTAMP_CREATE_TIME, 1_000_000)
+
+
+def test_a_long_poll_fetch_of_no_partitions_parks_without_freezing_the_broker(shared_broker):
+    """An empty fetch (what an incremental fetch session sends when nothing changed) with
+    min_bytes=1 once spun the event loop until max_wait ran out: every client froze meanwhile."""
+    import socket
+    import struct
+
+    def request(api_key: int, version: int, body: bytes) -> bytes:
+        payload = struct.pack(">hhih", api_key, version, 9, 4) + b"test" + body
+        return struct.pack(">i", len(payload)) + payload
+
+    # Fetch v4 by hand: replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level, no topics
+    empty_fetch = request(1, 4, struct.pack(">iiiib", -1, 3000, 1, 1 << 20, 0) + struct.pack(">i", 0))
+    with socket.create_connection(("127.0.0.1", shared_broker.port), timeout=10) as parked:
+        parked.sendall(empty_fetch)
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", shared_broker.port), timeout=2.5) as other:
+            other.sendall(request(18, 0, b""))  # ApiVersions v0 on another connection
+            # answered while the empty fetch waits (before the fix the loop was frozen for all 3 s)
+            assert struct.unpack(">i", other.recv(4))[0] > 0
+        assert struct.unpack(">i", parked.recv(4))[0] > 0  # and the fetch itself is answered at max_wait

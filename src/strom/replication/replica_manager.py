@@ -92,8 +92,12 @@ class ReplicaManager:
             self._start_flush(part.log)
 
     async def wait_for_data(self, parts: list[Partition], timeout_s: float) -> None:
-        """Return when any of ``parts`` gets an append, or after ``timeout_s``."""
-        if timeout_s <= 0 or not parts:
+        """Return when any of ``parts`` gets an append, or after ``timeout_s``.  With no partitions
+        it just waits: a long-poll fetch of nothing (an empty incremental fetch) must park, not spin."""
+        if timeout_s <= 0:
+            return
+        if not parts:
+            await asyncio.sleep(timeout_s)
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()

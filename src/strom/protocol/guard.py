@@ -7,8 +7,9 @@ allocation aborts the process, which a Python ``try`` cannot catch: one small fr
 the broker.  ``check_counts`` walks the frame the way kio will (same field order, encodings,
 nullable markers and tagged fields, compiled once per entity type from the same dataclass
 metadata kio compiles its reader from) reading only lengths and counts, and raises ValueError
-for an array that claims more elements than there are bytes left: every element of every
-Kafka array takes at least one byte.  It allocates nothing per element.
+for an array that claims more elements than there are bytes left (every element of every
+Kafka array takes at least one byte), and for a null where the schema allows none (kio would
+hand the handlers a None; Kafka's parsers refuse it too).  It allocates nothing per element.
 
 It does not validate anything else: where the frame is truncated or malformed it simply stops
 and leaves the verdict to kio, which reads the same bytes in the same order and so meets the
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
 
 from kio.serial._introspect import (  # kio's own schema introspection (pinned kio version)
     EntityField, EntityTupleField, PrimitiveTupleField, classify_field, get_field_tag, get_schema_field_type,
@@ -66,7 +68,8 @@ def _field(field: dataclasses.Field, flexible: bool, is_request_header: bool) ->
     else:
         inner = _primitive(get_schema_field_type(field), flexible)
     if isinstance(kind, (PrimitiveTupleField, EntityTupleField)):
-        return (_COMPACT_ARRAY if flexible else _LEGACY_ARRAY), inner
+        may_be_null = get_origin(field.type) in (UnionType, Union) and NoneType in get_args(field.type)
+        return (_COMPACT_ARRAY if flexible else _LEGACY_ARRAY), (inner, may_be_null)
     return inner
 
 
@@ -131,10 +134,12 @@ def _walk(kind: int, arg: Any, data: bytes | memoryview, pos: int) -> int:
         count -= 1
     else:
         count, pos = _int(data, pos, 4)
+    (inner_kind, inner_arg), may_be_null = arg
+    if count == -1 and not may_be_null:
+        raise ValueError("null for an array that cannot be null")
     if count <= 0:
         return pos  # null, empty, or a negative count kio refuses
     _check_count(count, data, pos)
-    inner_kind, inner_arg = arg
     for _ in range(count):
         pos = _walk(inner_kind, inner_arg, data, pos)
         if pos > len(data):

@@ -151,3 +151,23 @@ def test_list_offsets_per_partition(shared_broker):
     assert by_time[1:4] == (0, 20_001, 3)  # the first record with timestamp >= 20001 is offset 3 (ts 20001)
     too_late = call(shared_broker, list_offsets_v5(topic, {0: 99_999}), ListOffsetsResponse_v5).topics[0][1][0]
     assert too_late[1:4] == (0, -1, -1)
+
+
+@pytest.mark.parametrize("version", [10, 11])
+def test_metadata_v10_v11_take_topics_by_name_only(shared_broker, version):
+    """Kafka: topic ids in Metadata requests are supported from v12; before, a null name or a topic
+    id gets INVALID_REQUEST for every topic, null names answered as "" (the field cannot be null)."""
+    import uuid
+
+    from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
+    Topic = MetadataRequest.MetadataRequestTopic
+    request = MetadataRequest(topics=[Topic(topic_id=uuid.uuid4(), name=None), Topic(name="named")],
+                              allow_auto_topic_creation=False)
+    request.API_VERSION = version
+    request.with_header(correlation_id=5, client_id="raw-test")
+    with connect(shared_broker) as s:
+        s.sendall(frame(bytes(request.encode(version=version, header=True))))
+        body = recv_frame(s)
+    assert struct.unpack(">i", body[:4])[0] == 5
+    response = MetadataResponse.decode(body[5:], version=version)  # header v1: correlation id, tagged fields
+    assert [(t.name, t.error_code) for t in response.topics] == [("", 42), ("named", 42)]

@@ -6,8 +6,11 @@ created when the request allows it (v4+ ``allow_auto_topic_creation``, always
 in v0-3) and ``auto.create.topics.enable`` is true, with ``num.partitions``
 and ``default.replication.factor``; the topic is created synchronously, so
 the answer already describes it (Kafka answers LEADER_NOT_AVAILABLE first).
-Unknown topic ids get UNKNOWN_TOPIC_ID.  Authorized operations are not
-computed yet (-2147483648 = not requested/unknown).
+Unknown topic ids get UNKNOWN_TOPIC_ID.  As in Kafka, v10-11 carry a topic_id
+field but take topics by name only: a request there with a null name or a
+topic id is answered with INVALID_REQUEST for every topic (null names as "").
+Authorized operations are not computed yet (-2147483648 = not
+requested/unknown).
 """
 from __future__ import annotations
 
@@ -39,6 +42,11 @@ def topic_entry(topic: TopicImage, live: set[int]) -> dict[str, Any]:
     }
 
 
+def _has_id(req: Any) -> bool:
+    topic_id = getattr(req, "topic_id", None)
+    return topic_id is not None and topic_id.int != 0
+
+
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     broker = ctx.broker
     controller = broker.controller
@@ -50,6 +58,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics: list[dict[str, Any]] = []
     if requested is None or (version == 0 and not requested):
         topics = [topic_entry(t, live) for t in image.topics.values()]
+    elif version < 12 and any(req.name is None or _has_id(req) for req in requested):
+        topics = [{"error_code": ErrorCode.INVALID_REQUEST, "name": req.name or "", "topic_id": req.topic_id,
+                   "partitions": [], "topic_authorized_operations": _NO_OPS} for req in requested]
     else:
         to_create = []
         for req in requested:

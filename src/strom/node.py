@@ -37,6 +37,7 @@ from strom.server.dispatcher import Dispatcher
 from strom.server.listener import KafkaListener
 from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
+from strom.storage.segment import MAX_OPEN_INACTIVE
 from strom.util.clock import SYSTEM_CLOCK
 
 log = logging.getLogger("strom")
@@ -200,7 +201,7 @@ class Node:
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
         self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
-        self.controller = Controller(self.metadata_log, config, self.node_id)
+        self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget())
         self.controller.load()
         self.log_manager = LogManager([data_dir], LogConfig.from_props(config.topic_defaults()), clock=self.clock,
                                       exclude={METADATA_DIR})
@@ -272,6 +273,20 @@ def raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):  # pragma: no cover - platform without the limit
         pass
+
+
+def partition_budget() -> int:
+    """Partitions this process can hold open: an active partition keeps up to 3 files open (.log
+    and, once written, .index and .timeindex); 256 descriptors go to inactive segments and 512 are
+    left for connections and the rest."""
+    try:
+        import resource
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):  # pragma: no cover - platform without the limit
+        return 2**31 - 1
+    if soft == resource.RLIM_INFINITY:
+        return 2**31 - 1
+    return max((soft - MAX_OPEN_INACTIVE - 512) // 3, 0)
 
 
 def run(config: BrokerConfig) -> int:

@@ -47,7 +47,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.ready_line = ""
         self._log = None
-        self.file_size_limit: int | None = None  # RLIMIT_FSIZE of the process: a "full disk" per file
+        self.limits: dict[int, int] = {}  # resource limits of the process, e.g. {RLIMIT_FSIZE: n}: a "full disk"
 
     @property
     def bootstrap(self) -> str:
@@ -70,11 +70,13 @@ class Broker:
         self._log = open(self.log_path, "ab")
         self._log.write(f"---- {' '.join(self.command())}\n".encode())
         self._log.flush()
-        limit = self.file_size_limit
+        limits = dict(self.limits)
+
+        def apply_limits() -> None:
+            for which, value in limits.items():
+                resource.setrlimit(which, (value, value))
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, text=True,
-                                     preexec_fn=None if limit is None else
-                                     lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+                                     stdin=subprocess.DEVNULL, text=True, preexec_fn=apply_limits if limits else None,
                                      env={**os.environ, "PYTHONASYNCIODEBUG": os.environ.get("PYTHONASYNCIODEBUG", "")})
         lines: list[str] = []
         got_ready = threading.Event()
@@ -173,12 +175,12 @@ def pytest_runtest_makereport(item, call):
 def strom_factory(request, tmp_path):
     started: list[Broker] = request.node.stash.setdefault(_BROKERS, [])
 
-    def make(overrides: dict[str, object] | None = None, *, file_size_limit: int | None = None) -> Broker:
-        """Start a broker; ``overrides`` are Kafka property names and values; ``file_size_limit``
-        makes writes beyond that many bytes in any one file fail, as on a full disk."""
+    def make(overrides: dict[str, object] | None = None, *, limits: dict[int, int] | None = None) -> Broker:
+        """Start a broker; ``overrides`` are Kafka property names and values; ``limits`` are resource
+        limits of its process (RLIMIT_FSIZE makes writes past that size fail, as on a full disk)."""
         n = len(started)
         b = Broker(tmp_path / f"data{n}", tmp_path / f"strom{n}.log", overrides)
-        b.file_size_limit = file_size_limit
+        b.limits = dict(limits or {})
         started.append(b)
         return b.start()
 

@@ -163,3 +163,28 @@ def test_kafka_python_admin_errors_and_partitions(shared_broker):
             admin.delete_topics([name], raise_errors=True)
     finally:
         admin.close()
+
+
+def test_partitions_beyond_the_open_file_limit_are_refused_up_front(strom_factory):
+    """Each partition may keep 3 files open; a broker with 1,024 descriptors holds at most
+    (1024 - 768) // 3 = 85 partitions, 50 of them __consumer_offsets.  Beyond that, creation fails
+    with INVALID_PARTITIONS instead of half-creating partitions it cannot open."""
+    import resource
+    broker = strom_factory(limits={resource.RLIMIT_NOFILE: 1024})
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    too_many = a.create_topics([NewTopic("too-many", 40, 1)])["too-many"]
+    with pytest.raises(KafkaException) as refused:
+        too_many.result(10)
+    assert refused.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    assert "open-file limit" in refused.value.args[0].str()
+    a.create_topics([NewTopic("fits", 30, 1)])["fits"].result(10)
+    grow = a.create_partitions([NewPartitions("fits", 40)])["fits"]
+    with pytest.raises(KafkaException) as refused:
+        grow.result(10)
+    assert refused.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    assert "too-many" not in a.list_topics(timeout=10).topics
+    assert len(a.list_topics(timeout=10).topics["fits"].partitions) == 30
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    for part in range(30):
+        p.produce("fits", b"x", partition=part)
+    assert p.flush(10) == 0

@@ -8,6 +8,8 @@ writes again once there is room (here: started without the limit), offsets conti
 """
 from __future__ import annotations
 
+import resource
+
 import pytest
 from confluent_kafka import KafkaError, Producer
 
@@ -31,7 +33,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes], **conf) -> tuple[li
 
 
 def test_full_disk_refuses_writes_keeps_acknowledged_records_and_recovers(strom_factory):
-    broker = strom_factory(file_size_limit=LIMIT)
+    broker = strom_factory(limits={resource.RLIMIT_FSIZE: LIMIT})
     topic = unique("full")
     create_topic(broker.bootstrap, topic)
     values = [b"%06d" % i + b"x" * 994 for i in range(2000)]  # ~2 MB: twice the limit
@@ -51,7 +53,7 @@ def test_full_disk_refuses_writes_keeps_acknowledged_records_and_recovers(strom_
     broker.restart()  # still "full": a clean stop and a start on the same data
     assert stored() == acknowledged
 
-    broker.file_size_limit = None  # room again
+    broker.limits = {}  # room again
     broker.restart()
     more, errors = produce(broker.bootstrap, topic, [b"after %d" % i for i in range(100)])
     assert not errors

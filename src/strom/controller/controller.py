@@ -68,10 +68,15 @@ class TopicResult:
 
 
 class Controller:
-    def __init__(self, metadata_log: MetadataLog, config: BrokerConfig, node_id: int) -> None:
+    def __init__(self, metadata_log: MetadataLog, config: BrokerConfig, node_id: int, *,
+                 max_partitions: int = 2**31 - 1) -> None:
+        """``max_partitions``: how many partitions this node may hold in all (the node derives it from
+        its open-file limit); creations beyond it get INVALID_PARTITIONS instead of failing half way
+        when the files cannot be opened."""
         self.log = metadata_log
         self.config = config
         self.node_id = node_id
+        self.max_partitions = max_partitions
         self.image = MetadataImage()
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
@@ -114,6 +119,7 @@ class Controller:
             results: list[TopicResult] = []
             records: list[MetadataRecord] = []
             seen: set[str] = set()
+            planned = 0  # partitions of the topics accepted so far in this request
             for spec in specs:
                 name = spec["name"]
                 result = TopicResult(name)
@@ -124,6 +130,8 @@ class Controller:
                                          ErrorCode.INVALID_REQUEST)
                     seen.add(name)
                     topic_records = self._plan_topic(spec)
+                    self._check_partition_budget(
+                        planned + sum(isinstance(r, PartitionRecord) for r in topic_records))
                 except KafkaError as exc:
                     result.error_code, result.error_message = exc.code, exc.message
                     continue
@@ -135,10 +143,18 @@ class Controller:
                 result.replication_factor = len(parts[0].replicas) if parts else 0
                 result.configs = {r.name: r.value for r in topic_records
                                   if isinstance(r, ConfigRecord) and r.value is not None}
+                planned += result.num_partitions
                 if not validate_only:
                     records.extend(topic_records)
             await self._commit(records)
             return results
+
+    def _check_partition_budget(self, new_partitions: int) -> None:
+        total = sum(len(t.partitions) for t in self.image.topics.values()) + new_partitions
+        if total > self.max_partitions:
+            raise KafkaError(f"this node would hold {total} partitions, more than the {self.max_partitions} its "
+                             f"open-file limit allows (each partition may keep 3 files open); raise the limit "
+                             f"(ulimit -n) to create more", ErrorCode.INVALID_PARTITIONS)
 
     def _plan_topic(self, spec: Mapping[str, Any]) -> list[MetadataRecord]:
         name = spec["name"]
@@ -215,6 +231,7 @@ class Controller:
                                  if count < current else f"Topic already has {current} partitions.", code)
             if count > MAX_PARTITIONS_PER_REQUEST:
                 raise KafkaError(f"too many partitions: {count}", ErrorCode.INVALID_PARTITIONS)
+            self._check_partition_budget(count - current)
             rf = len(topic.partitions[0].replicas) if topic.partitions else 1
             brokers = self.live_brokers
             if assignments is not None:

@@ -39,6 +39,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from strom.storage.files import write_atomically
+
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -117,13 +119,9 @@ class _IndexFile:
         self._loaded = True
         if self.memory_only:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(self._dump())
-            os.replace(tmp, self.path)
+            write_atomically(self.path, self._dump())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             self.go_memory_only(exc)
 
     def go_memory_only(self, exc: OSError) -> None:

@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from strom.storage.files import write_atomically
 from strom.storage.log import Log, parse_partition_dir
 from strom.storage.log_config import LogConfig
 from strom.util.clock import Clock
@@ -61,16 +62,7 @@ def read_checkpoint(path: Path) -> dict[tuple[str, int], int]:
 def write_checkpoint(path: Path, values: dict[tuple[str, int], int]) -> None:
     """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename)."""
     lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, ("\n".join(lines) + "\n").encode(), fsync=True)
 
 
 class LogManager:

@@ -45,13 +45,13 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from strom.errors import InvalidProducerEpoch, OutOfOrderSequence
 from strom.records.batch import INT32_MAX, NO_PRODUCER_EPOCH, NO_SEQUENCE, BatchHeader, crc32c_of
+from strom.storage.files import write_atomically
 
 MAX_CACHED_BATCHES = 5
 SNAPSHOT_SUFFIX = ".snapshot"
@@ -199,13 +199,7 @@ class ProducerStateManager:
         doc = {"version": SNAPSHOT_VERSION, "offset": offset, "crc": crc32c_of(self._canonical(producers)),
                "producers": producers}
         path = self.dir / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(doc, separators=(",", ":"), sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode())
         for _, old in self.snapshot_files()[:-SNAPSHOTS_KEPT]:
             old.unlink(missing_ok=True)
         return path

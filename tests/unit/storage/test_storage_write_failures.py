@@ -13,9 +13,8 @@ import os
 import pytest
 
 from strom.errors import KafkaStorageError
+from strom.storage import files as files_module
 from strom.storage import index as index_module
-from strom.storage import log_manager as log_manager_module
-from strom.storage import producer_state as producer_state_module
 from strom.storage import segment as segment_module
 from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import CLEAN_SHUTDOWN, LogManager
@@ -84,7 +83,7 @@ def test_rebuilt_index_that_cannot_be_written_stays_in_memory(tmp_path, clock, m
         append(log, batch(value(i)))
     for seg in log.segments:
         seg.drop_descriptors()  # a crash
-    monkeypatch.setattr(index_module, "os", FailingOS(failing={"replace"}))
+    monkeypatch.setattr(files_module, "os", FailingOS(failing={"replace"}))
     recovered = open_log(tmp_path, clock, index_interval_bytes=200, clean=False)
     assert recovered.recovered_segments == 1
     assert values(recovered) == [value(i) for i in range(20)]
@@ -129,7 +128,7 @@ def test_failed_roll_leaves_the_active_segment_as_it_was(tmp_path, clock, monkey
 
 def test_roll_goes_on_when_the_producer_snapshot_cannot_be_written(tmp_path, clock, monkeypatch, caplog):
     log = open_log(tmp_path, clock, segment_bytes=400)
-    monkeypatch.setattr(producer_state_module, "os", FailingOS(failing={"replace"}))
+    monkeypatch.setattr(files_module, "os", FailingOS(failing={"replace"}))
     for i in range(10):
         append(log, batch(value(i), pid=7, epoch=0, seq=i))
     assert len(log.segments) > 2
@@ -169,7 +168,7 @@ def test_shutdown_that_cannot_write_its_checkpoints_is_unclean(tmp_path, clock, 
     mgr = LogManager([tmp_path], LogConfig(), clock=clock)
     mgr.load()
     append(mgr.create("t", 0, LogConfig()), batch(b"x"))
-    monkeypatch.setattr(log_manager_module, "os", FailingOS(failing={"replace"}))
+    monkeypatch.setattr(files_module, "os", FailingOS(failing={"replace"}))
     assert mgr.shutdown() is False
     assert not (tmp_path / CLEAN_SHUTDOWN).exists()
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -68,10 +68,10 @@ from strom.storage.segment import (
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, Segment,
 )
 from strom.util.clock import Clock
+from strom.util.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
-_WRITE_ERROR_LOG_INTERVAL_MS = 60_000
 _STALE_SUFFIXES = (DELETED_SUFFIX, ".tmp", ".cleaned", ".swap")
 DELETE_DIR_SUFFIX = "-delete"
 
@@ -134,8 +134,7 @@ class Log:
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
         self.recovered_segments = 0  # segments the last open had to re-validate (tests, metrics)
-        self.write_errors = 0  # appends refused with KafkaStorageError since the log was opened
-        self._write_error_logged_ms = -_WRITE_ERROR_LOG_INTERVAL_MS
+        self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
         self.dir.mkdir(parents=True, exist_ok=True)
         self._load(clean, log_start_offset)
@@ -203,6 +202,11 @@ class Log:
                     self.producer_state.update(h)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def write_errors(self) -> int:
+        """Appends refused with KafkaStorageError since the log was opened."""
+        return self._write_errors.count
+
     @property
     def segments(self) -> tuple[Segment, ...]:
         """The segments, oldest first (read-only view; the last is the active one)."""
@@ -281,12 +285,10 @@ class Log:
             self._maybe_roll(pos, max_ts, offset - 1, now)
             self.active.append(buf if buf is not None else pieces, placed)
         except OSError as exc:
-            self.write_errors += 1
-            if now - self._write_error_logged_ms >= _WRITE_ERROR_LOG_INTERVAL_MS:
-                self._write_error_logged_ms = now
+            if self._write_errors.tick(now):
                 log.error("append to %s-%d failed: %s (%d failed append(s) so far; producers get "
                           "KAFKA_STORAGE_ERROR; logged at most once a minute)",
-                          self.topic, self.partition, exc, self.write_errors)
+                          self.topic, self.partition, exc, self._write_errors.count)
             raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
         for _, h in placed:
             self.producer_state.update(h)

@@ -81,6 +81,7 @@ from typing import Any
 
 from strom.coordinator.group import records as rec
 from strom.errors import ErrorCode, KafkaError
+from strom.util.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +452,6 @@ class ClassicGroup:
 
 
 STORE_FAILURE_BACKOFF_MS = 1000  # see the module docstring
-_STORE_FAILURE_LOG_INTERVAL_MS = 60_000
 
 
 def join_error(code: ErrorCode, member_id: str = "") -> dict[str, Any]:
@@ -479,7 +479,7 @@ class ClassicGroupManager:
         self.coordinator = coordinator
         self._own_writes: Counter[str] = Counter()  # group ids with a write of ours in flight
         self._dirty: dict[str, ClassicGroup] = {}  # groups whose record must be written
-        self._store_failures: dict[str, tuple[int, int]] = {}  # group id: (failed stores, last logged ms)
+        self._store_failures: dict[str, LogThrottle] = {}  # group id: failed assignment stores
 
     # ------------------------------------------------------------ helpers
     @property
@@ -1025,15 +1025,11 @@ class ClassicGroupManager:
             log.info("group %s is stable at generation %d", group.group_id, group.generation)
 
     def _log_store_failure(self, group: ClassicGroup, generation: int, exc: Exception) -> None:
-        now = self._now()
-        count, logged_at = self._store_failures.get(group.group_id, (0, -_STORE_FAILURE_LOG_INTERVAL_MS))
-        count += 1
-        if now - logged_at >= _STORE_FAILURE_LOG_INTERVAL_MS:
+        failures = self._store_failures.setdefault(group.group_id, LogThrottle())
+        if failures.tick(self._now()):
             log.warning("could not store the assignment of group %s generation %d: %s (%d failure(s) so far; "
                         "members are answered with an error after %d ms; logged at most once a minute)",
-                        group.group_id, generation, exc, count, STORE_FAILURE_BACKOFF_MS)
-            logged_at = now
-        self._store_failures[group.group_id] = (count, logged_at)
+                        group.group_id, generation, exc, failures.count, STORE_FAILURE_BACKOFF_MS)
 
     # ------------------------------------------------------------ Heartbeat
     def heartbeat(self, group_id: str, member_id: str, generation_id: int,

@@ -130,15 +130,14 @@ class Controller:
                                          ErrorCode.INVALID_REQUEST)
                     seen.add(name)
                     topic_records = self._plan_topic(spec)
-                    self._check_partition_budget(
-                        planned + sum(isinstance(r, PartitionRecord) for r in topic_records))
+                    parts = [r for r in topic_records if isinstance(r, PartitionRecord)]
+                    self._check_partition_budget(planned + len(parts))
                 except KafkaError as exc:
                     result.error_code, result.error_message = exc.code, exc.message
                     continue
                 topic_rec = topic_records[0]
                 assert isinstance(topic_rec, TopicRecord)
                 result.topic_id = uuid.UUID(topic_rec.topic_id)
-                parts = [r for r in topic_records if isinstance(r, PartitionRecord)]
                 result.num_partitions = len(parts)
                 result.replication_factor = len(parts[0].replicas) if parts else 0
                 result.configs = {r.name: r.value for r in topic_records

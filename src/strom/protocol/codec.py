@@ -31,9 +31,8 @@ from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_re
 from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SchemaError
 
-from strom.protocol.guard import check_counts
-
 from strom.errors import ErrorCode, InvalidRequest
+from strom.protocol.guard import check_counts
 
 API_VERSIONS_KEY = 18
 _HEADER = struct.Struct(">hhih")

@@ -38,7 +38,7 @@ from strom.server.listener import KafkaListener
 from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
 from strom.storage.segment import MAX_OPEN_INACTIVE
-from strom.util.clock import SYSTEM_CLOCK
+from strom.util.clock import SystemScheduler
 
 log = logging.getLogger("strom")
 
@@ -123,7 +123,7 @@ def group_config(config: BrokerConfig) -> GroupConfig:
 class Node:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
-        self.clock = SYSTEM_CLOCK
+        self.clock = SystemScheduler()  # the one real clock: every timer and sleep below goes through it
         self.node_id: int = config["node.id"]
         self._stop = asyncio.Event()
         self.groups: GroupCoordinator | None = None
@@ -179,7 +179,7 @@ class Node:
     async def _expire_offsets_loop(self) -> None:
         interval = self.config["offsets.retention.check.interval.ms"] / 1000
         while True:
-            await asyncio.sleep(interval)
+            await self.clock.sleep(interval)
             try:
                 expired = await self.groups.expire_offsets()
                 if expired:

@@ -27,13 +27,13 @@ from strom.replication.partition import Partition
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
-from strom.util.clock import Clock
+from strom.util.clock import Scheduler
 
 log = logging.getLogger(__name__)
 
 
 class ReplicaManager:
-    def __init__(self, log_manager: LogManager, node_id: int, clock: Clock, *,
+    def __init__(self, log_manager: LogManager, node_id: int, clock: Scheduler, *,
                  retention_check_interval_ms: int = 300_000, flush_check_interval_ms: int = 1000) -> None:
         self.logs = log_manager
         self.node_id = node_id
@@ -97,13 +97,12 @@ class ReplicaManager:
         if timeout_s <= 0:
             return
         if not parts:
-            await asyncio.sleep(timeout_s)
+            await self.clock.sleep(timeout_s)
             return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for p in parts:
             p.add_waiter(fut)
-        handle = loop.call_later(timeout_s, lambda: fut.done() or fut.set_result(None))
+        handle = self.clock.call_later(timeout_s, lambda: fut.done() or fut.set_result(None))
         try:
             await fut
         finally:
@@ -142,7 +141,7 @@ class ReplicaManager:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._flush_interval)
+            await self.clock.sleep(self._flush_interval)
             now = self.clock.now_ms()
             for part in list(self.partitions.values()):
                 if part.log.needs_flush(now):
@@ -150,7 +149,7 @@ class ReplicaManager:
 
     async def _retention_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._retention_interval)
+            await self.clock.sleep(self._retention_interval)
             self.enforce_retention()
 
     def enforce_retention(self) -> None:
@@ -170,7 +169,7 @@ class ReplicaManager:
 
     async def _delete_later(self, removed, delay: float) -> None:  # type: ignore[no-untyped-def]
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
         for seg in removed:
             await asyncio.to_thread(seg.delete_files)
 

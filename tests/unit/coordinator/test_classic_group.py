@@ -1,11 +1,10 @@
-"""ClassicGroupManager driven directly, with a fake coordinator and small real timeouts."""
+"""ClassicGroupManager driven directly, with a fake coordinator on a virtual clock (time moves only by the test)."""
 from __future__ import annotations
 
 import asyncio
 import base64
 import functools
 import struct
-import time
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from strom.coordinator.group.classic import (
 )
 from strom.coordinator.group.coordinator import GroupConfig
 from strom.errors import ErrorCode, KafkaError
-from strom.util.clock import FakeClock
+from strom.util.clock import VirtualScheduler
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -53,7 +52,7 @@ class FakeCoordinator:
                  **config: Any) -> None:
         defaults = dict(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, max_session_timeout_ms=60_000)
         self.config = GroupConfig(**{**defaults, **config})
-        self.clock = FakeClock()
+        self.clock = VirtualScheduler()
         self.metadata = FakeMetadata({"t": 6, "u": 2})
         self.groups: dict[str, Any] = {}
         self.offsets: dict[str, Any] = {}
@@ -93,6 +92,13 @@ class FakeCoordinator:
         return out
 
 
+async def drive(c: FakeCoordinator, aw: Any) -> Any:
+    """Await ``aw`` while firing the coordinator's due timers: virtual time moves only as far as it needs."""
+    fut = asyncio.ensure_future(aw)
+    await c.clock.run_until(fut.done)
+    return fut.result()
+
+
 def run(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -126,7 +132,7 @@ async def sync(c: FakeCoordinator, resp: dict[str, Any], assignments: dict[str, 
 
 async def stable_pair(c: FakeCoordinator, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two dynamic members through join and sync; returns (leader's, follower's) join responses."""
-    a, b = await asyncio.gather(join_with_id(c, **kw), join_with_id(c, client_id="d", **kw))
+    a, b = await drive(c, asyncio.gather(join_with_id(c, **kw), join_with_id(c, client_id="d", **kw)))
     leader, follower = (a, b) if a["member_id"] == a["leader"] else (b, a)
     assignments = {leader["member_id"]: b"A", follower["member_id"]: b"B"}
     s_follower, s_leader = await asyncio.gather(sync(c, follower), sync(c, leader, assignments))
@@ -201,7 +207,7 @@ async def test_two_members_join_sync_and_heartbeat():
 @run
 async def test_leader_that_disconnects_during_the_write_still_completes_the_rebalance():
     c = FakeCoordinator()
-    a, b = await asyncio.gather(join_with_id(c), join_with_id(c, client_id="d"))
+    a, b = await drive(c, asyncio.gather(join_with_id(c), join_with_id(c, client_id="d")))
     leader, follower = (a, b) if a["members"] else (b, a)
     follower_sync = asyncio.create_task(sync(c, follower))
     leader_sync = asyncio.create_task(sync(c, leader, {leader["member_id"]: b"A", follower["member_id"]: b"B"}))
@@ -216,9 +222,10 @@ async def test_leader_that_disconnects_during_the_write_still_completes_the_reba
 async def test_initial_rebalance_delay_collects_members_that_join_late():
     c = FakeCoordinator(initial_rebalance_delay_ms=100)
     first = asyncio.create_task(join_with_id(c))
-    await asyncio.sleep(0.05)
+    await c.clock.run_for(50)
+    assert not first.done()
     second = asyncio.create_task(join_with_id(c, client_id="d"))
-    a, b = await asyncio.gather(first, second)
+    a, b = await drive(c, asyncio.gather(first, second))
     assert a["generation_id"] == b["generation_id"] == 1
     assert len([r for r in (a, b) if r["members"]]) == 1
 
@@ -228,12 +235,12 @@ async def test_third_member_triggers_rebalance_and_members_learn_by_heartbeat():
     c = FakeCoordinator()
     leader, follower = await stable_pair(c)
     third = asyncio.create_task(join_with_id(c, client_id="e"))
-    await asyncio.sleep(0.01)
+    await c.clock.run_for(0)
     assert group_of(c).state is GroupState.PREPARING_REBALANCE
     assert c.classic.heartbeat("g", follower["member_id"], 1) == E.REBALANCE_IN_PROGRESS
     assert (await sync(c, follower))["error_code"] == E.REBALANCE_IN_PROGRESS
     # the join completes as soon as every known member has rejoined (no rebalance timeout wait)
-    r = await asyncio.gather(join(c, leader["member_id"]), join(c, follower["member_id"]), third)
+    r = await drive(c, asyncio.gather(join(c, leader["member_id"]), join(c, follower["member_id"]), third))
     assert {x["generation_id"] for x in r} == {2}
     assert r[0]["leader"] == leader["member_id"] and len(r[0]["members"]) == 3  # the old leader is kept
     assert group_of(c).state is GroupState.COMPLETING_REBALANCE
@@ -245,9 +252,12 @@ async def test_third_member_triggers_rebalance_and_members_learn_by_heartbeat():
 async def test_member_that_does_not_rejoin_is_removed_after_rebalance_timeout():
     c = FakeCoordinator()
     leader, follower = await stable_pair(c, rebalance=150)
-    started = asyncio.get_running_loop().time()
-    r = await join(c, leader["member_id"], rebalance=150)  # the leader forces a rebalance; follower is silent
-    assert asyncio.get_running_loop().time() - started >= 0.14
+    rejoin = asyncio.create_task(join(c, leader["member_id"], rebalance=150))  # the follower is silent
+    await c.clock.run_for(149)
+    assert not rejoin.done() and group_of(c).state is GroupState.PREPARING_REBALANCE
+    await c.clock.run_for(1)
+    assert rejoin.done()
+    r = rejoin.result()
     assert r["generation_id"] == 2 and [m["member_id"] for m in r["members"]] == [leader["member_id"]]
     assert c.classic.heartbeat("g", follower["member_id"], 2) == E.UNKNOWN_MEMBER_ID
 
@@ -260,20 +270,23 @@ async def test_follower_rejoining_stable_with_same_metadata_gets_current_generat
     assert r["generation_id"] == 1 and r["members"] == [] and group_of(c).state is GroupState.STABLE
     # with new metadata (a cooperative client after revoking) it rebalances
     task = asyncio.create_task(join(c, follower["member_id"], protocols=[("range", subscription("t", "u"))]))
-    await asyncio.sleep(0.01)
+    await c.clock.run_for(0)
     assert group_of(c).state is GroupState.PREPARING_REBALANCE
-    r2 = await join(c, leader["member_id"])
+    r2 = await drive(c, join(c, leader["member_id"]))
     assert (await task)["generation_id"] == r2["generation_id"] == 2
 
 
 @run
 async def test_leader_failing_to_sync_in_time_is_removed():
     c = FakeCoordinator()
-    a, b = await asyncio.gather(join_with_id(c, rebalance=100), join_with_id(c, client_id="d", rebalance=100))
+    a, b = await drive(c, asyncio.gather(join_with_id(c, rebalance=100),
+                                         join_with_id(c, client_id="d", rebalance=100)))
     follower = b if a["member_id"] == a["leader"] else a
-    s = await sync(c, follower)  # parks; the leader never syncs; after the rebalance timeout it is removed
+    joined = c.clock.monotonic()
+    s = await drive(c, sync(c, follower))  # parks; the leader never syncs; after the rebalance timeout it is removed
     assert s["error_code"] == E.REBALANCE_IN_PROGRESS
-    r = await join(c, follower["member_id"], rebalance=100)
+    assert c.clock.monotonic() - joined == pytest.approx(0.1)
+    r = await drive(c, join(c, follower["member_id"], rebalance=100))
     assert r["generation_id"] == 2 and r["leader"] == follower["member_id"]
 
 
@@ -289,19 +302,20 @@ async def test_session_expiry_removes_member_and_then_empties_group():
             code = c.classic.heartbeat("g", member["member_id"], member["generation_id"])
             if code != E.NONE:
                 return code
-            await asyncio.sleep(0.03)
+            await c.clock.sleep(0.03)
 
-    assert await keep_alive(leader) == E.REBALANCE_IN_PROGRESS  # the follower went silent
-    r = await join(c, leader["member_id"], session=150)
+    # the follower went silent: it expires 150 ms after its last heartbeat (at 0); the leader's
+    # heartbeat due at the same moment comes after it (timers that tie fire in the order armed)
+    assert await drive(c, keep_alive(leader)) == E.REBALANCE_IN_PROGRESS
+    assert c.clock.monotonic() == pytest.approx(0.15)
+    r = await drive(c, join(c, leader["member_id"], session=150))
     assert r["generation_id"] == 2 and len(r["members"]) == 1
-    await sync(c, r, {leader["member_id"]: b"all"})
-    await asyncio.sleep(0.25)  # now the leader goes silent too
+    await drive(c, sync(c, r, {leader["member_id"]: b"all"}))
+    await c.clock.run_for(149)  # now the leader goes silent too
+    assert group_of(c).state is GroupState.STABLE
+    await c.clock.run_for(1)
     group = group_of(c)
     assert group.state is GroupState.EMPTY and not group.members and group.generation == 3
-    for _ in range(10):
-        if c.group_records("g")[-1]["members"] == []:
-            break
-        await asyncio.sleep(0.01)
     last = c.group_records("g")[-1]
     assert last["members"] == [] and last["generation"] == 3 and last["protocol"] is None
 
@@ -312,7 +326,9 @@ async def test_pending_member_expires_if_it_never_rejoins():
     first = await join(c, session=50)
     assert first["error_code"] == E.MEMBER_ID_REQUIRED
     assert first["member_id"] in group_of(c).pending_members
-    await asyncio.sleep(0.1)
+    await c.clock.run_for(49)
+    assert first["member_id"] in group_of(c).pending_members
+    await c.clock.run_for(1)
     assert not group_of(c).pending_members
     assert (await join(c, first["member_id"], session=50))["error_code"] == E.UNKNOWN_MEMBER_ID
 
@@ -322,13 +338,13 @@ async def test_pending_member_expires_if_it_never_rejoins():
 @run
 async def test_static_member_restart_keeps_assignment_without_rebalance_and_fences_old_id():
     c = FakeCoordinator()
-    a, b = await asyncio.gather(join(c, instance="i-a"), join(c, instance="i-b", client_id="d"))
+    a, b = await drive(c, asyncio.gather(join(c, instance="i-a"), join(c, instance="i-b", client_id="d")))
     assert a["member_id"].startswith("i-a-") and b["member_id"].startswith("i-b-")  # no MEMBER_ID_REQUIRED
     leader, follower = (a, b) if a["member_id"] == a["leader"] else (b, a)
     lead_instance, follow_instance = ("i-a", "i-b") if leader is a else ("i-b", "i-a")
-    await asyncio.gather(sync(c, follower, instance=follow_instance),
-                         sync(c, leader, {leader["member_id"]: b"L", follower["member_id"]: b"F"},
-                              instance=lead_instance))
+    await drive(c, asyncio.gather(sync(c, follower, instance=follow_instance),
+                                  sync(c, leader, {leader["member_id"]: b"L", follower["member_id"]: b"F"},
+                                       instance=lead_instance)))
     records_before = len(c.group_records("g"))
 
     # the follower restarts: new member id, same generation, old assignment, no rebalance
@@ -359,17 +375,17 @@ async def test_static_member_restart_keeps_assignment_without_rebalance_and_fenc
 @run
 async def test_static_member_rejoin_with_new_protocol_rebalances():
     c = FakeCoordinator()
-    a = await join(c, instance="i-a", protocols=[("range", subscription("t")), ("rr", subscription("t"))])
+    a = await drive(c, join(c, instance="i-a", protocols=[("range", subscription("t")), ("rr", subscription("t"))]))
     await sync(c, a, {a["member_id"]: b"x"}, instance="i-a")
     task = asyncio.create_task(join(c, instance="i-a", protocols=[("rr", subscription("t"))]))
-    r = await task
+    r = await drive(c, task)
     assert r["generation_id"] == 2 and r["protocol_name"] == "rr"
 
 
 @run
 async def test_static_member_persist_failure_reverts_member_id():
     c = FakeCoordinator()
-    a = await join(c, instance="i-a")
+    a = await drive(c, join(c, instance="i-a"))
     await sync(c, a, {a["member_id"]: b"x"}, instance="i-a")
     c.fail_writes = True
     r = await join(c, instance="i-a")
@@ -383,7 +399,7 @@ async def test_static_member_persist_failure_reverts_member_id():
 @run
 async def test_member_id_required_only_from_v4():
     c = FakeCoordinator()
-    r = await join(c, version=3)
+    r = await drive(c, join(c, version=3))
     assert r["error_code"] == E.NONE and r["member_id"].startswith("c-") and r["generation_id"] == 1
     first = await join(c, version=4, client_id="x")
     assert first["error_code"] == E.MEMBER_ID_REQUIRED and first["generation_id"] == -1
@@ -414,9 +430,9 @@ async def test_group_max_size():
     c = FakeCoordinator(max_size=1, initial_rebalance_delay_ms=50)
     pending = await join(c, client_id="y")  # MEMBER_ID_REQUIRED: not a member yet
     first = asyncio.create_task(join_with_id(c))
-    await asyncio.sleep(0.01)
+    await c.clock.run_for(10)
     assert (await join(c, pending["member_id"], client_id="y"))["error_code"] == E.GROUP_MAX_SIZE_REACHED
-    assert (await first)["generation_id"] == 1
+    assert (await drive(c, first))["generation_id"] == 1
 
 
 @run
@@ -438,10 +454,10 @@ async def test_sync_and_heartbeat_errors():
 async def test_protocol_selection_by_votes_among_common_protocols():
     c = FakeCoordinator(initial_rebalance_delay_ms=50)
     s = subscription("t")
-    r = await asyncio.gather(
+    r = await drive(c, asyncio.gather(
         join_with_id(c, protocols=[("range", s), ("rr", s), ("sticky", s)]),
         join_with_id(c, client_id="d", protocols=[("rr", s), ("range", s)]),
-        join_with_id(c, client_id="e", protocols=[("sticky", s), ("rr", s), ("range", s)]))
+        join_with_id(c, client_id="e", protocols=[("sticky", s), ("rr", s), ("range", s)])))
     # common: range, rr; votes: range, rr, rr
     assert {x["protocol_name"] for x in r} == {"rr"}
     leader = next(x for x in r if x["members"])
@@ -470,7 +486,7 @@ async def test_leave_group_rebalances_and_reports_per_member():
 @run
 async def test_static_member_removed_by_instance_id():
     c = FakeCoordinator()
-    a = await join(c, instance="i-a")
+    a = await drive(c, join(c, instance="i-a"))
     await sync(c, a, {a["member_id"]: b"x"}, instance="i-a")
     error, results = await c.classic.leave_group("g", [("", "i-a", "admin")])
     assert results == [("", "i-a", E.NONE)]
@@ -494,7 +510,9 @@ async def test_replay_of_group_record_restores_a_stable_group_and_tombstone_remo
     assert (await sync(loaded, follower))["assignment"] == b"B"
     assert loaded.classic.describe("g")["members"][0]["member_metadata"] == subscription("t")
     # sessions start at load: silent members expire
-    await asyncio.sleep(0.3)
+    await loaded.clock.run_for(199)
+    assert group_of(loaded).state is GroupState.STABLE
+    await loaded.clock.run_for(1)
     assert group_of(loaded).state is not GroupState.STABLE
     # a tombstone removes the group
     loaded.classic.replay({"type": rec.GROUP, "group": "g"}, None)
@@ -515,7 +533,7 @@ async def test_replay_of_an_empty_group_record():
     group = group_of(c, "e")
     assert group.state is GroupState.EMPTY and group.generation == 4 and group.is_empty()
     assert group.delete_records() == [(rec.group_key("e"), None)]
-    r = await join_with_id(c, group="e")
+    r = await drive(c, join_with_id(c, group="e"))
     assert r["generation_id"] == 5
 
 
@@ -529,14 +547,14 @@ async def test_validate_offset_commit_rules():
     with pytest.raises(KafkaError) as err:
         empty.validate_offset_commit("m", 1, None, 9)
     assert err.value.code == E.UNKNOWN_MEMBER_ID
-    a, b = await asyncio.gather(join_with_id(c), join_with_id(c, client_id="d"))
+    a, b = await drive(c, asyncio.gather(join_with_id(c), join_with_id(c, client_id="d")))
     group = group_of(c)
     with pytest.raises(KafkaError) as err:
         group.validate_offset_commit(a["member_id"], 1, None, 9)
     assert err.value.code == E.REBALANCE_IN_PROGRESS  # CompletingRebalance
     leader = a if a["members"] else b
     follower = b if leader is a else a
-    await asyncio.gather(sync(c, follower), sync(c, leader, {}))
+    await drive(c, asyncio.gather(sync(c, follower), sync(c, leader, {})))
     group.validate_offset_commit(a["member_id"], 1, None, 9)
     for member_id, generation, code in [(a["member_id"], 0, E.ILLEGAL_GENERATION), ("nobody", 1, E.UNKNOWN_MEMBER_ID),
                                         ("", -1, E.UNKNOWN_MEMBER_ID)]:
@@ -557,7 +575,7 @@ async def test_partition_count_change_of_subscribed_topic_rebalances():
     c.classic.on_topics_changed({"t": 8, "u": 3})
     assert group_of(c).state is GroupState.PREPARING_REBALANCE
     assert c.classic.heartbeat("g", follower["member_id"], 1) == E.REBALANCE_IN_PROGRESS
-    r = await asyncio.gather(join(c, leader["member_id"]), join(c, follower["member_id"]))
+    r = await drive(c, asyncio.gather(join(c, leader["member_id"]), join(c, follower["member_id"])))
     assert {x["generation_id"] for x in r} == {2}
     assert group_of(c).topic_snapshot == {"t": 8}
 
@@ -567,18 +585,19 @@ async def test_assignment_store_failure_answers_after_a_backoff_and_logs_once(mo
     """On a full disk the broker keeps serving, so without a pause clients would rejoin at once, forever."""
     monkeypatch.setattr(classic, "STORE_FAILURE_BACKOFF_MS", 100)
     c = FakeCoordinator()
-    a = await join_with_id(c)
+    a = await drive(c, join_with_id(c))
     c.fail_writes = True
     for _ in range(2):
-        started = time.monotonic()
-        r = await sync(c, a, {a["member_id"]: b"x"})
-        assert r["error_code"] == E.NOT_COORDINATOR
-        assert time.monotonic() - started >= 0.1
+        answer = asyncio.create_task(sync(c, a, {a["member_id"]: b"x"}))
+        await c.clock.run_for(99)
+        assert not answer.done()  # the answer waits out the backoff
+        await c.clock.run_for(1)
+        assert answer.done() and answer.result()["error_code"] == E.NOT_COORDINATOR
         assert group_of(c).state is GroupState.PREPARING_REBALANCE
-        a = await join(c, a["member_id"])
+        a = await drive(c, join(c, a["member_id"]))
     warnings = [m for m in caplog.messages if "could not store the assignment" in m]
     assert len(warnings) == 1 and "1 failure(s)" in warnings[0]
     c.fail_writes = False
-    r = await sync(c, a, {a["member_id"]: b"x"})
+    r = await drive(c, sync(c, a, {a["member_id"]: b"x"}))
     assert r["error_code"] == E.NONE and r["assignment"] == b"x"
     assert group_of(c).state is GroupState.STABLE

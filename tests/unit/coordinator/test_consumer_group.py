@@ -28,7 +28,7 @@ from strom.protocol import codec
 from strom.protocol.codec import RequestHeader
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS
-from strom.util.clock import FakeClock
+from strom.util.clock import VirtualScheduler
 
 
 # ---------------------------------------------------------------------------- fakes
@@ -58,7 +58,7 @@ class FakeMetadata:
 class FakeCoordinator:
     def __init__(self, **config: Any) -> None:
         self.config = GroupConfig(**config)
-        self.clock = FakeClock()
+        self.clock = VirtualScheduler()
         self.metadata = FakeMetadata()
         self.groups: dict[str, Any] = {}
         self.offsets: dict[str, Any] = {}
@@ -263,12 +263,16 @@ def test_leave_and_session_expiry_reassign_partitions():
         assert "c" not in g.members and g.group_epoch == epoch + 1
         await converge(coord, [a, b])
         assert len(a.partitions()) == len(b.partitions()) == 3
-        # b goes silent; a keeps heartbeating
+        # b goes silent; a keeps heartbeating; b's session timer fences it at 10 s, not a moment before
         coord.clock.advance(6000)
         await a.heartbeat()
-        coord.clock.advance(6000)
-        assert await coord.consumer.expire_sessions() == [("g", "b")]
+        coord.clock.advance(3999)
+        await coord.run_spawned()
+        assert set(g.members) == {"a", "b"}
+        coord.clock.advance(1)
+        await coord.run_spawned()  # the fencing write the timer started
         assert set(g.members) == {"a"} and g.group_epoch == epoch + 2
+        assert await coord.consumer.expire_sessions() == []  # the on-demand sweep finds nothing more
         b.owned = {}  # b is dead
         await converge(coord, [a])
         assert len(a.partitions()) == 6
@@ -295,9 +299,13 @@ def test_rebalance_timeout_fences_a_member_that_does_not_revoke():
         assert r["error_code"] == 0
         coord.clock.advance(3000)
         await a.heartbeat(topic_partitions=stale)
-        coord.clock.advance(3000)
+        coord.clock.advance(1999)
         await b.heartbeat()
-        assert await coord.consumer.expire_sessions() == [("g", "a")]
+        await coord.run_spawned()
+        assert "a" in coord.consumer.group("g").members
+        coord.clock.advance(1)  # the rebalance timeout (5 s from the revocation) fires
+        await coord.run_spawned()
+        assert set(coord.consumer.group("g").members) == {"b"}
         await converge(coord, [b])
         assert len(b.partitions()) == 4
     run(main())

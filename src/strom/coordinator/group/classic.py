@@ -39,7 +39,8 @@ assignment, before anyone gets it), when a static member replaces its member id 
 and when a rebalance leaves the group Empty.  Loading replays the newest record: a group with
 members comes back Stable with session timers starting at load, an empty one Empty.
 
-Concurrency: event-loop thread only.  Timers are ``loop.call_later`` callbacks that change state
+Concurrency: event-loop thread only.  Timers are callbacks armed on the coordinator's Scheduler
+(``coordinator.clock``: the loop's timers, or a virtual clock in tests) that change state
 synchronously.  Every record is written by a task started with ``coordinator.spawn`` (the node's
 TaskGroup), never by a request handler, so a client that disconnects (cancelling its handler)
 cannot abort a write half way; parked JoinGroup/SyncGroup requests wait only on their response
@@ -81,6 +82,7 @@ from typing import Any
 
 from strom.coordinator.group import records as rec
 from strom.errors import ErrorCode, KafkaError
+from strom.util.clock import TimerHandle
 from strom.util.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -213,9 +215,9 @@ class ClassicGroup:
         self.pending_sync: set[str] = set()  # joined this generation, not synced yet
         self.supported_protocols: Counter[str] = Counter()
         self.new_member_added = False
-        self.join_timer: asyncio.TimerHandle | None = None
-        self.sync_timer: asyncio.TimerHandle | None = None
-        self.heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
+        self.join_timer: TimerHandle | None = None
+        self.sync_timer: TimerHandle | None = None
+        self.heartbeat_timers: dict[str, TimerHandle] = {}
         self.topic_snapshot: dict[str, int | None] = {}  # partition counts of subscribed topics at the last join
 
     # ------------------------------------------------------------ Group protocol (coordinator.py)
@@ -497,12 +499,7 @@ class ClassicGroupManager:
         return self.coordinator.groups.get(group.group_id) is group and group.state is not GroupState.DEAD
 
     def _call_later(self, group: ClassicGroup, delay_ms: int, fn: Callable[..., None], *args: Any
-                    ) -> asyncio.TimerHandle | None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # loaded outside an event loop (offline tools): no timers
-            return None
-
+                    ) -> TimerHandle | None:
         def fire() -> None:
             if not self._live(group):
                 return
@@ -512,10 +509,13 @@ class ClassicGroupManager:
                 log.exception("timer of classic group %s failed", group.group_id)
             self._flush_later()
 
-        return loop.call_later(max(delay_ms, 0) / 1000, fire)
+        try:
+            return self.coordinator.clock.call_later(max(delay_ms, 0) / 1000, fire)
+        except RuntimeError:  # loaded outside an event loop (offline tools): no timers
+            return None
 
     @staticmethod
-    def _cancel(handle: asyncio.TimerHandle | None) -> None:
+    def _cancel(handle: TimerHandle | None) -> None:
         if handle is not None:
             handle.cancel()
 
@@ -1009,7 +1009,7 @@ class ClassicGroupManager:
         except Exception as exc:  # noqa: BLE001 - a node task: every failure is answered, none escapes
             code = exc.code if isinstance(exc, KafkaError) else ErrorCode.UNKNOWN_SERVER_ERROR
             self._log_store_failure(group, generation, exc)
-            await asyncio.sleep(STORE_FAILURE_BACKOFF_MS / 1000)
+            await self.coordinator.clock.sleep(STORE_FAILURE_BACKOFF_MS / 1000)
             if (self._live(group) and group.state is GroupState.COMPLETING_REBALANCE
                     and group.generation == generation):
                 self._reset_and_propagate(group, _map_append_error(code))

@@ -45,9 +45,9 @@ MEMBER_TRANSITIONS (checked on every reconciliation).
 
 Timers (session timeout ``group.consumer.session.timeout.ms``, and the
 member's rebalance timeout while it has partitions to revoke) are in memory,
-not records: they run as loop callbacks that spawn the fencing write in the
-node's TaskGroup; ``expire_sessions()`` does the same sweep on demand (tests,
-simulation with a FakeClock).  After a restart every loaded member gets a
+not records: they run as callbacks of the coordinator's Scheduler that spawn
+the fencing write in the node's TaskGroup; ``expire_sessions()`` does the same
+sweep on demand.  After a restart every loaded member gets a
 fresh session timeout.
 
 Concurrency: event-loop thread only.  Each group has an asyncio.Lock held
@@ -86,6 +86,7 @@ from typing import Any
 from strom.coordinator.group import records as rec
 from strom.coordinator.group.assignors import ASSIGNORS
 from strom.errors import ErrorCode, KafkaError
+from strom.util.clock import TimerHandle
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class _Timers:
     session_deadline: float
     rebalance_deadline: float | None = None
     rebalance_epoch: int = -1
-    handle: asyncio.TimerHandle | None = None
+    handle: TimerHandle | None = None
 
 
 class ConsumerGroupManager:
@@ -823,10 +824,9 @@ class ConsumerGroupManager:
             t.handle.cancel()
             t.handle = None
         try:
-            loop = asyncio.get_running_loop()
+            t.handle = self.coordinator.clock.call_later(self._next_deadline(t) - self._now(), self._on_timer, key)
         except RuntimeError:
             return  # no loop (synchronous replay in a tool): expire_sessions() still works
-        t.handle = loop.call_later(max(0.0, self._next_deadline(t) - self._now()), self._on_timer, key)
 
     def _on_timer(self, key: tuple[str, str]) -> None:
         t = self._timers.get(key)

@@ -12,8 +12,8 @@ and ``consumer_group.ConsumerGroupManager`` (ConsumerGroupHeartbeat).  Both
 keep their groups in ``self.groups`` (one namespace: a group id is either
 classic or consumer) and write through ``self.write``.
 
-Concurrency: event-loop thread only; timers run as loop callbacks or tasks in
-the node's TaskGroup.
+Concurrency: event-loop thread only; timers run as callbacks of the injected
+Scheduler (``self.clock``) or tasks in the node's TaskGroup.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from strom.coordinator.group import records as rec
 from strom.coordinator.runtime import CoordinatorRuntime, PartitionWriter, partition_for
 from strom.errors import ErrorCode, KafkaError
-from strom.util.clock import Clock
+from strom.util.clock import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,10 @@ class MetadataView(Protocol):
 
 
 class GroupCoordinator:
-    def __init__(self, writer: PartitionWriter, config: GroupConfig, clock: Clock, metadata: MetadataView,
+    def __init__(self, writer: PartitionWriter, config: GroupConfig, clock: Scheduler, metadata: MetadataView,
                  spawn: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
-        """``spawn`` starts a task in the node's TaskGroup (timers that must do async work use it)."""
+        """``clock`` reads time and arms every timer of the groups (sessions, rebalances, delays);
+        ``spawn`` starts a task in the node's TaskGroup (timers that must do async work use it)."""
         from strom.coordinator.group.classic import ClassicGroupManager
         from strom.coordinator.group.consumer_group import ConsumerGroupManager
 

@@ -8,6 +8,8 @@ check at every step that no partition is owned by two clients at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -20,7 +22,11 @@ from strom.coordinator.group.consumer_group import (
     MEMBER_TRANSITIONS,
     ConsumerGroup,
     ConsumerGroupManager,
+    IllegalMemberTransition,
+    Member,
     MemberState,
+    check_member_transition,
+    member_state,
 )
 from strom.coordinator.group.coordinator import GroupConfig
 from strom.errors import ErrorCode, KafkaError
@@ -206,8 +212,108 @@ def test_range_is_co_partitioned():
     assert out["m3"] == {"a": frozenset({5, 6}), "b": frozenset({5, 6})}
 
 
-def test_member_transition_table_covers_every_state():
+# ---------------------------------------------------------------------------- the member state machine
+
+T = str(uuid.UUID(int=1))  # one topic id; partition 9 is owned by another member ("o") unless freed
+S, UNREVOKED, UNRELEASED, UNKNOWN = (MemberState.STABLE, MemberState.UNREVOKED_PARTITIONS,
+                                     MemberState.UNRELEASED_PARTITIONS, MemberState.UNKNOWN)
+
+
+def reconcile(state: MemberState, assigned: set[int], *, target: set[int], owned: set[int] | None,
+              epoch: int = 1, target_epoch: int = 2, pending: set[int] | frozenset[int] = frozenset(),
+              nine_owned: bool = True) -> Member:
+    """One step of the real reconciliation (ConsumerGroupManager._reconcile) for member "m"."""
+    group = ConsumerGroup("g")
+    if nine_owned:
+        group.partition_epochs[(T, 9)], group.partition_owners[(T, 9)] = 1, "o"
+    member = Member("m", member_epoch=epoch, previous_member_epoch=epoch - 1, state=state,
+                    assigned={T: frozenset(assigned)} if assigned else {},
+                    pending_revocation={T: frozenset(pending)} if pending else {})
+    return ConsumerGroupManager._reconcile(group, member, target_epoch, {T: frozenset(target)} if target else {},
+                                           None if owned is None else ({T: frozenset(owned)} if owned else {}))
+
+
+# (source state, a reconciliation that takes it out of that state)
+SCENARIOS: list[tuple[MemberState, Any]] = [
+    (S, lambda: reconcile(S, {0}, target={0}, owned={0}, epoch=2)),  # already at the target epoch
+    (S, lambda: reconcile(S, {0}, target={0, 1}, owned={0})),  # gets the free partition 1
+    (S, lambda: reconcile(S, {0, 1}, target={0}, owned={0, 1})),  # must give 1 up first
+    (S, lambda: reconcile(S, {0}, target={0, 9}, owned={0})),  # 9 is still owned by "o"
+    (UNREVOKED, lambda: reconcile(UNREVOKED, {0}, pending={1}, target={0}, owned={0, 1})),  # still owns 1
+    (UNREVOKED, lambda: reconcile(UNREVOKED, {0}, pending={1}, target={0}, owned={0})),  # revoked 1
+    (UNREVOKED, lambda: reconcile(UNREVOKED, {0}, pending={1}, target={0, 9}, owned={0})),
+    (UNREVOKED, lambda: reconcile(UNREVOKED, {0, 2}, pending={1}, target={0}, owned={0, 2}, target_epoch=3)),
+    (UNRELEASED, lambda: reconcile(UNRELEASED, {0}, target={0, 9}, owned={0}, epoch=2)),  # 9 still owned
+    (UNRELEASED, lambda: reconcile(UNRELEASED, {0}, target={0, 9}, owned={0}, epoch=2, nine_owned=False)),
+    (UNRELEASED, lambda: reconcile(UNRELEASED, {0}, target={9}, owned={0}, epoch=2, target_epoch=3)),
+    (UNKNOWN, lambda: reconcile(UNKNOWN, {0, 1}, target={0}, owned=set())),
+    (UNKNOWN, lambda: reconcile(UNKNOWN, {0}, target={0, 9}, owned=set())),
+    (UNKNOWN, lambda: reconcile(UNKNOWN, {0, 1}, target={1, 2}, owned=set())),  # never UNREVOKED: owns nothing
+]
+
+
+def test_member_transition_table_is_walked_by_the_real_reconciliation():
     assert set(MEMBER_TRANSITIONS) == set(MemberState)
+    reached = {(source, step().state) for source, step in SCENARIOS}
+    allowed = {(source, target) for source, targets in MEMBER_TRANSITIONS.items() for target in targets}
+    assert reached == allowed  # every allowed transition happens, and the reconciliation does nothing else
+    for source, target in itertools.product(MemberState, MemberState):
+        if (source, target) in allowed:
+            check_member_transition("m", source, target)
+        else:
+            with pytest.raises(IllegalMemberTransition):
+                check_member_transition("m", source, target)
+
+
+def test_member_transition_table_refuses_something():
+    """The table is a claim about the reconciliation: one that allowed every move would check nothing."""
+    everything = set(itertools.product(MemberState, MemberState))
+    allowed = {(s, t) for s, targets in MEMBER_TRANSITIONS.items() for t in targets}
+    assert allowed < everything
+    assert all(MemberState.UNKNOWN not in targets for targets in MEMBER_TRANSITIONS.values())
+    assert MemberState.UNREVOKED_PARTITIONS not in MEMBER_TRANSITIONS[MemberState.UNKNOWN]
+
+
+def test_reconciliation_moves_epochs_as_kafka_does():
+    stays = reconcile(S, {0}, target={0}, owned={0}, epoch=2)
+    assert (stays.state, stays.member_epoch) == (S, 2)
+    revoking = reconcile(S, {0, 1}, target={0}, owned={0, 1})
+    assert (revoking.member_epoch, revoking.assigned, revoking.pending_revocation) == (
+        1, {T: frozenset({0})}, {T: frozenset({1})})  # the epoch waits for the revocation
+    waiting = reconcile(UNREVOKED, {0}, pending={1}, target={0}, owned={0, 1})
+    assert waiting.member_epoch == 1 and waiting.pending_revocation == {T: frozenset({1})}
+    done = reconcile(UNREVOKED, {0}, pending={1}, target={0}, owned={0})
+    assert (done.state, done.member_epoch, done.pending_revocation) == (S, 2, {})
+    unreleased = reconcile(S, {0}, target={0, 9}, owned={0})
+    assert (unreleased.member_epoch, unreleased.assigned) == (2, {T: frozenset({0})})
+    fresh = reconcile(UNKNOWN, {0, 1}, target={1, 2}, owned=set(), epoch=1, target_epoch=5)
+    assert (fresh.state, fresh.member_epoch, fresh.assigned) == (S, 5, {T: frozenset({1, 2})})
+
+
+def test_a_member_in_an_unknown_state_must_rejoin_unless_it_owns_nothing():
+    assert member_state("stable") is S and member_state("from_a_newer_version") is UNKNOWN
+    for owned in ({0}, None):
+        with pytest.raises(KafkaError) as err:
+            reconcile(UNKNOWN, {0}, target={0}, owned=owned)
+        assert err.value.code == ErrorCode.FENCED_MEMBER_EPOCH
+
+
+def test_a_current_assignment_record_with_an_unknown_state_loads():
+    async def main() -> None:
+        coord = FakeCoordinator()
+        tid = coord.metadata.add("t", 2)
+        a = Client(coord, "a", ["t"])
+        await a.heartbeat()
+        member = coord.consumer.group("g").members["a"]
+        newer = {**member.current_value(), "state": "some_future_state"}
+        await coord.write("g", [(rec.key("cg_current", "g", member="a"), rec.value(newer))])
+        assert coord.consumer.group("g").members["a"].state is UNKNOWN
+        r = await a.heartbeat()  # still reports its partitions: fenced, rejoins from scratch
+        assert r["error_code"] == ErrorCode.FENCED_MEMBER_EPOCH
+        a.epoch, a.owned = 0, {}
+        r = await a.heartbeat()
+        assert r["error_code"] == ErrorCode.NONE and a.owned == {tid: {0, 1}}
+    run(main())
 
 
 # ---------------------------------------------------------------------------- membership

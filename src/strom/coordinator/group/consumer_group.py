@@ -98,19 +98,59 @@ Parts = dict[str, frozenset[int]]  # topic id -> partitions (no empty sets)
 
 
 class MemberState(enum.Enum):
-    STABLE = "stable"
-    UNREVOKED_PARTITIONS = "unrevoked_partitions"
-    UNRELEASED_PARTITIONS = "unreleased_partitions"
+    """Kafka's MemberState (group-coordinator): where a member is in reconciling its current
+    assignment towards its target one.  The value is what cg_current records store."""
+
+    STABLE = "stable"  # owns exactly its target at its epoch (or is waiting for a newer target)
+    UNREVOKED_PARTITIONS = "unrevoked_partitions"  # must stop owning pending_revocation before moving on
+    UNRELEASED_PARTITIONS = "unreleased_partitions"  # at the target epoch, waiting for partitions others own
+    UNKNOWN = "unknown"  # a state this version does not know (written by a newer one); only replay sets it
 
 
+# Member reconciliation (``ConsumerGroupManager._reconcile``, Kafka's CurrentAssignmentBuilder), one
+# heartbeat at a time.  Each row says how a member in ``source`` may leave it; a test drives
+# ``_reconcile`` into every allowed transition and checks every other one is refused.
+#   STABLE      at the target epoch: stays.  At an older epoch, towards the new target:
+#                 -> UNREVOKED_PARTITIONS  it owns partitions the target takes away (epoch kept)
+#                 -> UNRELEASED_PARTITIONS it gets the free new partitions, others are still owned
+#                 -> STABLE                everything it is given is free (epoch = target epoch)
+#   UNREVOKED_PARTITIONS  stays while the member still reports a partition pending revocation; once
+#                 it has revoked them it moves on to epoch + 1 towards the (possibly newer) target:
+#                 STABLE, UNRELEASED_PARTITIONS, or UNREVOKED_PARTITIONS again if that target takes
+#                 away more.
+#   UNRELEASED_PARTITIONS  retries every heartbeat: STABLE once the partitions are free, itself while
+#                 they are not, UNREVOKED_PARTITIONS if a newer target takes partitions away.
+#   UNKNOWN     a member reporting any owned partitions (or none at all) is fenced (FENCED_MEMBER_EPOCH,
+#                 it rejoins from scratch); one reporting an empty set goes straight to the target
+#                 epoch: STABLE or UNRELEASED_PARTITIONS, never UNREVOKED_PARTITIONS (it owns nothing).
+# Nothing moves into UNKNOWN.  Leaving, fencing and static members' temporary leave change the member
+# epoch (-1, -2) or remove the member; they are not reconciliation transitions.
 MEMBER_TRANSITIONS: dict[MemberState, frozenset[MemberState]] = {
-    # STABLE at an old epoch: revoke first, or take what is free (and wait for the rest)
-    MemberState.STABLE: frozenset(MemberState),
-    # waiting for the member to acknowledge revocations; then next assignment
-    MemberState.UNREVOKED_PARTITIONS: frozenset(MemberState),
-    # waiting for partitions other members still own
-    MemberState.UNRELEASED_PARTITIONS: frozenset(MemberState),
+    MemberState.STABLE: frozenset({MemberState.STABLE, MemberState.UNREVOKED_PARTITIONS,
+                                   MemberState.UNRELEASED_PARTITIONS}),
+    MemberState.UNREVOKED_PARTITIONS: frozenset({MemberState.UNREVOKED_PARTITIONS, MemberState.STABLE,
+                                                 MemberState.UNRELEASED_PARTITIONS}),
+    MemberState.UNRELEASED_PARTITIONS: frozenset({MemberState.UNRELEASED_PARTITIONS, MemberState.STABLE,
+                                                  MemberState.UNREVOKED_PARTITIONS}),
+    MemberState.UNKNOWN: frozenset({MemberState.STABLE, MemberState.UNRELEASED_PARTITIONS}),
 }
+
+
+class IllegalMemberTransition(RuntimeError):
+    """A reconciliation the table does not allow: a bug in the coordinator, never a client error."""
+
+
+def check_member_transition(member_id: str, source: MemberState, target: MemberState) -> None:
+    if target not in MEMBER_TRANSITIONS[source]:
+        raise IllegalMemberTransition(f"member {member_id}: {source.value} -> {target.value}")
+
+
+def member_state(value: str) -> MemberState:
+    """The state stored in a cg_current record; UNKNOWN for one this version does not know."""
+    try:
+        return MemberState(value)
+    except ValueError:
+        return MemberState.UNKNOWN
 
 
 class ConsumerGroupState(enum.Enum):
@@ -403,7 +443,7 @@ class ConsumerGroupManager:
             group._remove_ownership(old)
             member = dataclasses.replace(
                 old, member_epoch=value["member_epoch"], previous_member_epoch=value["previous_member_epoch"],
-                state=MemberState(value["state"]), assigned=_parts(value["assigned"]),
+                state=member_state(value["state"]), assigned=_parts(value["assigned"]),
                 pending_revocation=_parts(value["pending_revocation"]))
             group.members[mid] = member
             group._add_ownership(member)
@@ -737,12 +777,16 @@ class ConsumerGroupManager:
         if member.state is MemberState.STABLE:
             result = next_assignment(member.member_epoch, member.assigned)
         elif member.state is MemberState.UNREVOKED_PARTITIONS:
-            if owns_any(member.pending_revocation):
-                return member
-            result = next_assignment(member.member_epoch + 1, member.assigned)
-        else:
+            result = (member if owns_any(member.pending_revocation)
+                      else next_assignment(member.member_epoch + 1, member.assigned))
+        elif member.state is MemberState.UNRELEASED_PARTITIONS:
             result = next_assignment(member.member_epoch, member.assigned)
-        assert result.state in MEMBER_TRANSITIONS[member.state]
+        else:  # UNKNOWN: start again from nothing
+            if owned is None or owned:
+                raise KafkaError("The consumer group member is in a unknown state. The member must abandon all "
+                                 "its partitions and rejoin.", ErrorCode.FENCED_MEMBER_EPOCH)
+            result = next_assignment(target_epoch, member.assigned)
+        check_member_transition(member.member_id, member.state, result.state)
         return result
 
     # ------------------------------------------------------------------ leave and fencing

@@ -11,6 +11,7 @@ so these tests do not share code with the broker's own codec.
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -22,6 +23,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.protocol.old.api_versions import ApiVersionsResponse_v0
 from kafka.protocol.old.produce import ProduceRequest_v3, ProduceResponse_v3
 from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -139,11 +142,15 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     assert p.flush(15) == 0 and errors == []
 
 
-def assert_broker_healthy(broker) -> None:
+def assert_broker_healthy_without_seed(broker) -> None:
     assert broker.alive, f"broker died; log tail:\n{broker.log_tail()}"
     topic = f"after-{uuid.uuid4().hex[:8]}"
     produce(broker.bootstrap, topic, [b"still-alive"])
     assert [m.value() for m in consume(broker.bootstrap, topic, 1)] == [b"still-alive"]
+
+
+def assert_broker_healthy(broker) -> None:
+    assert_broker_healthy_without_seed(broker)
     seed = consume(broker.bootstrap, SEED_TOPIC, SEED_COUNT)
     assert [m.value() for m in seed] == [b"seed-%d" % i for i in range(SEED_COUNT)]
     assert [m.offset() for m in seed] == list(range(SEED_COUNT))
@@ -260,12 +267,54 @@ def test_truncated_header(hb):
         assert_closed_by_broker(s)
 
 
-def test_many_connections_opened_and_dropped(hb):
-    socks = [connect(hb) for _ in range(50)]
-    for i, s in enumerate(socks):
-        if i % 2:
-            s.sendall(struct.pack(">i", 50))  # a size prefix, then gone
-        s.close()
+def open_fds(broker) -> int:
+    return len(os.listdir(f"/proc/{broker.proc.pid}/fd"))
+
+
+def api_versions_ok(s: socket.socket, correlation_id: int = 5) -> bool:
+    s.sendall(frame(header_v1(API_API_VERSIONS, 0, correlation_id)))
+    body = recv_frame(s)
+    return struct.unpack(">i", body[:4])[0] == correlation_id and ApiVersionsResponse_v0.decode(body[4:]).error_code == 0
+
+
+def drop(s: socket.socket, how: int) -> None:
+    """Leave in one of the ways a client goes away."""
+    if how == 1:
+        s.sendall(struct.pack(">i", 50))  # a size prefix, then gone
+    elif how == 2:
+        s.sendall(frame(header_v1(API_METADATA, 1, 1) + b"\x00\x00\x00\x01"))  # a truncated request
+    elif how == 3:
+        s.sendall(frame(header_v1(API_API_VERSIONS, 0, 3)))  # a request, gone before its answer
+    elif how == 4:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST instead of FIN
+    s.close()
+
+
+def test_many_connections_opened_and_dropped_leave_nothing_behind(strom_factory):
+    """Connections that go away in every way a client can leave give back their slot and their
+    descriptor: at max.connections, a broker that leaked either would refuse everyone after a while."""
+    limit = 10
+    b = strom_factory({"max.connections": limit})
+    baseline = open_fds(b)
+    for round_ in range(5):  # 50 connections, never more than the limit at once
+        socks = [connect(b) for _ in range(limit)]
+        assert api_versions_ok(socks[0])  # all of them admitted, not refused at accept
+        wait_until(lambda: open_fds(b) >= baseline + limit)  # the fd count sees the connections
+        for i, s in enumerate(socks):
+            drop(s, (i + round_) % 5)
+        wait_until(lambda: open_fds(b) <= baseline)  # every descriptor is closed again
+    # every slot is free again: `limit` clients at once are all served, one more is refused
+    socks = [connect(b) for _ in range(limit)]
+    try:
+        assert all(api_versions_ok(s, i) for i, s in enumerate(socks))
+        with connect(b) as extra:
+            assert_closed_by_broker(extra)
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: open_fds(b) <= baseline)
+    assert_broker_healthy_without_seed(b)
+    assert b.stop() == 0  # and it still stops cleanly
 
 
 @pytest.fixture

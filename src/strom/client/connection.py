@@ -108,7 +108,7 @@ class Connection:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(host, port, limit=2**16)
         except TimeoutError:
-            raise RequestTimedOut(f"could not connect to {where} within {timeout:g}s") from None
+            raise RequestTimedOut(f"could not connect to {where} within {timeout * 1000:.0f} ms") from None
         except OSError as exc:
             raise ConnectionFailed(f"could not connect to {where}: {exc.strerror or exc}") from None
         conn = cls(reader, writer, address=(host, port), client_id=client_id, max_response_bytes=max_response_bytes)
@@ -192,7 +192,8 @@ class Connection:
                 await self._writer.drain()
                 return await future
         except TimeoutError:
-            message = f"no answer to {api_name(api_key)} v{version} from {self.where} within {timeout:g}s"
+            message = (f"no answer to {api_name(api_key)} v{version} from {self.where} "
+                       f"within {timeout * 1000:.0f} ms")
             self._fail(ConnectionFailed, f"connection to {self.where} closed: another request timed out")
             raise RequestTimedOut(message) from None
         except (ConnectionError, OSError) as exc:  # drain() on a broken transport

@@ -24,7 +24,8 @@ def test_random_uuid_is_kafka_shaped():
         assert check_uuid(text) == text
 
 
-@pytest.mark.parametrize("bad", ["", "bad", "MkU3OEVBNTcwNTJENDM2Q", "MkU3OEVBNTcwNTJENDM2Qg==", "MkU3OEVBNTcwNTJENDM2Q!"])
+@pytest.mark.parametrize("bad", ["", "bad", "MkU3OEVBNTcwNTJENDM2Q", "MkU3OEVBNTcwNTJENDM2Qg==",
+                                 "MkU3OEVBNTcwNTJENDM2Q!"])
 def test_check_uuid_rejects(bad):
     with pytest.raises(MetaPropertiesError, match="does not appear to be a valid UUID"):
         check_uuid(bad)

@@ -10,10 +10,11 @@ from strom.client import (
     ConnectionFailed, ExponentialBackoff, NodeClient, PeerClient, RequestTimedOut, UnsupportedApi,
 )
 from strom.protocol import codec
+from strom.records.batch import build_batch
 
 pytestmark = pytest.mark.timeout(120)
 
-API_VERSIONS, METADATA, FETCH, CREATE_TOPICS = 18, 3, 1, 19
+API_VERSIONS, METADATA, FETCH, CREATE_TOPICS, PRODUCE = 18, 3, 1, 19, 0
 
 
 def run(coro):
@@ -116,4 +117,27 @@ def test_a_request_that_times_out_fails_and_the_next_one_reconnects(shared_broke
             response = await client.send(METADATA, {"topics": [{"name": topic}]})
             assert response.topics[0].error_code == 0
             assert client.connects == 2
+    run(main())
+
+
+def test_produce_acks_0_is_not_answered_and_later_answers_still_match(shared_broker):
+    topic = "async-client-acks0"
+
+    def produce(acks: int, value: bytes) -> dict:
+        return {"acks": acks, "timeout": 10_000, "topic_data": [{"name": topic, "partition_data": [
+            {"index": 0, "records": build_batch([(None, value)])}]}]}
+
+    async def main():
+        async with PeerClient(address(shared_broker)) as client:
+            await client.send(CREATE_TOPICS, {"topics": [{"name": topic, "num_partitions": 1,
+                                                          "replication_factor": 1}], "timeout": 10_000})
+            results = await asyncio.gather(client.send(PRODUCE, produce(0, b"a"), version=9),
+                                           client.send(PRODUCE, produce(1, b"b"), version=9),
+                                           client.send(PRODUCE, produce(0, b"c"), version=9),
+                                           client.send(PRODUCE, produce(-1, b"d"), version=9))
+            assert results[0] is None and results[2] is None
+            first, last = (r.responses[0].partition_responses[0] for r in (results[1], results[3]))
+            assert (first.error_code, last.error_code) == (0, 0)
+            assert (first.base_offset, last.base_offset) == (1, 3)  # a=0, b=1, c=2, d=3: all written in order
+            assert client.connects == 1
     run(main())

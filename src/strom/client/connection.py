@@ -42,6 +42,7 @@ from strom.protocol import codec
 log = logging.getLogger(__name__)
 
 API_VERSIONS = codec.API_VERSIONS_KEY
+PRODUCE = 0
 DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # Kafka's request.timeout.ms
 DEFAULT_CONNECT_TIMEOUT_S = 10.0  # Kafka's socket.connection.setup.timeout.ms
@@ -176,7 +177,9 @@ class Connection:
     async def send(self, api_key: int, data: Mapping[str, Any] | Any, version: int | None = None, *,
                    timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
         """Send one request (``data``: a dict or a kio request entity) and return the decoded
-        response entity.  Raises the errors of strom.client.errors; see the module docstring."""
+        response entity (None for a Produce with acks=0, which Kafka does not answer: it returns
+        once the request is written).  Raises the errors of strom.client.errors (see the module
+        docstring), and KeyError/TypeError when ``data`` cannot be built into the request."""
         return await self._request(api_key, self.pick_version(api_key, version), data, timeout)
 
     async def _request(self, api_key: int, version: int, data: Mapping[str, Any] | Any, timeout: float) -> Any:
@@ -185,7 +188,11 @@ class Connection:
         correlation_id = next(self._ids) % _CORRELATION_IDS
         frame = codec.encode_request(api_key, version, correlation_id, self.client_id, data)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._in_flight.append(_InFlight(correlation_id, api_key, version, future))
+        expects_response = not (api_key == PRODUCE and _acks(data) == 0)
+        if expects_response:
+            self._in_flight.append(_InFlight(correlation_id, api_key, version, future))
+        else:
+            future.set_result(None)  # Kafka sends no response to a Produce with acks=0
         self._writer.write(frame)
         try:
             async with asyncio.timeout(timeout):
@@ -290,6 +297,10 @@ class ClientErrorInfo:
 
     def exception(self) -> Exception:
         return self.kind(self.message)
+
+
+def _acks(data: Mapping[str, Any] | Any) -> Any:
+    return data.get("acks") if isinstance(data, Mapping) else getattr(data, "acks", None)
 
 
 def _range_text(rng: tuple[int, int] | None) -> str:

@@ -215,3 +215,43 @@ def test_response_frame_helper_round_trips():
     frame = response_frame(3, 12, 7, {"brokers": [], "topics": []})
     cid, value = codec.decode_response(3, 12, frame[4:])
     assert cid == 7 and value.topics == ()
+
+
+def test_produce_with_acks_0_expects_no_answer_and_keeps_matching():
+    async def answer(header, writer):
+        if header.api_key == 3:
+            writer.write(metadata_answer(header, cluster_id=f"c{header.correlation_id}"))
+        # Produce (acks=0): no response, as Kafka
+
+    async def main():
+        async with FakePeer({18: (0, 4), 3: (0, 12), 0: (3, 9)}, answer) as peer, asyncio.TaskGroup() as tg:
+            conn = await open_conn(peer, tg)
+            produce = {"acks": 0, "timeout": 1000, "topic_data": []}
+            results = await asyncio.gather(conn.send(0, produce), conn.send(METADATA, {"topics": None}),
+                                           conn.send(0, produce), conn.send(METADATA, {"topics": None}))
+            assert results[0] is None and results[2] is None
+            metadata_ids = [h.correlation_id for h in peer.requests if h.api_key == 3]
+            assert [results[1].cluster_id, results[3].cluster_id] == [f"c{i}" for i in metadata_ids]
+            assert conn.in_flight == 0 and not conn.closed
+            await conn.aclose()
+    run(main())
+
+
+def test_peer_that_closes_at_once_or_never_answers_api_versions():
+    async def main():
+        async def close_at_once(reader, writer):
+            writer.close()
+
+        async def silent(reader, writer):
+            await reader.read()  # until the client goes away
+
+        for handler, error, message in [(close_at_once, ConnectionFailed, "closed|lost"),
+                                        (silent, RequestTimedOut, "no answer to ApiVersions")]:
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            address = server.sockets[0].getsockname()[:2]
+            async with asyncio.TaskGroup() as tg:
+                with pytest.raises(error, match=message):
+                    await Connection.open(*address, tg=tg, timeout=0.3)
+            server.close()
+            await server.wait_closed()
+    run(main())

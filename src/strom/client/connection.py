@@ -105,6 +105,8 @@ class Connection:
         """Connect and negotiate versions within ``timeout`` seconds.  Raises ``ConnectionFailed``,
         ``RequestTimedOut`` or ``ProtocolViolation``; on failure nothing is left open."""
         where = f"{host}:{port}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(host, port, limit=2**16)
@@ -115,13 +117,13 @@ class Connection:
         conn = cls(reader, writer, address=(host, port), client_id=client_id, max_response_bytes=max_response_bytes)
         conn._reader_task = tg.create_task(conn._read_loop(), name=f"strom-client-reader {where}")
         try:
-            await conn._negotiate(timeout)
+            await conn._negotiate(deadline)
         except BaseException:
             await conn.aclose()
             raise
         return conn
 
-    async def _negotiate(self, timeout: float) -> None:
+    async def _negotiate(self, deadline: float) -> None:
         """ApiVersions at our highest version; on UNSUPPORTED_VERSION retry once at the highest
         version the peer named for ApiVersions (Kafka's client does the same)."""
         ours = codec.supported_range(API_VERSIONS)
@@ -129,7 +131,8 @@ class Connection:
         version = ours[1]
         data = {"client_software_name": "strom", "client_software_version": __version__}
         for _attempt in range(2):
-            response = await self._request(API_VERSIONS, version, data, timeout)
+            remaining = max(deadline - asyncio.get_running_loop().time(), 0.0)
+            response = await self._request(API_VERSIONS, version, data, remaining)
             ranges = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
             if response.error_code == ErrorCode.UNSUPPORTED_VERSION and API_VERSIONS in ranges:
                 peer_max = ranges[API_VERSIONS][1]

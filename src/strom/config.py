@@ -417,7 +417,8 @@ _BROKER_DEFS: list[ConfigDef] = [
        kafka_default=-1, default_differs=True, note="Used as node.id when node.id is not set."),
     _d("process.roles", "list", ["broker", "controller"], "The roles of this process: broker, controller or both.",
        _roles_validator, "high", kafka_default=None, default_differs=True,
-       note="Kafka requires it; Strom defaults to a combined broker and controller."),
+       note="Kafka requires it; Strom defaults to a combined broker and controller. Once set, the node must be "
+            "formatted first (strom storage format), as must one with a controller.quorum.* setting."),
     # --- listeners
     _d("listeners", "list", ["PLAINTEXT://localhost:9092"],
        "Comma-separated NAME://host:port URIs to listen on; empty host = all interfaces, port 0 = ephemeral.",

@@ -1,6 +1,7 @@
 """Composition root: builds the layers of one Strom node, runs them, shuts them down.
 
-Start-up order: data dir and ``meta.properties`` (cluster id, node id) →
+Start-up order: data dir and ``meta.properties`` (cluster id, node id; see
+strom.storage.meta_properties for when the directories must be formatted first) →
 metadata log replay (controller image) → log manager (recovery of partition
 logs) → partitions wired from the image → background tasks → listener.  The
 node prints one ready line to stdout once it accepts connections:
@@ -14,7 +15,6 @@ checkpoints and the clean-shutdown marker so the next start skips recovery.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import signal
 import sys
@@ -37,6 +37,7 @@ from strom.server.dispatcher import Dispatcher
 from strom.server.listener import KafkaListener
 from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
+from strom.storage.meta_properties import MetaPropertiesError, formatting_required, load_for_startup
 from strom.storage.segment import MAX_OPEN_INACTIVE
 from strom.util.clock import SystemScheduler
 
@@ -61,26 +62,6 @@ def lock_data_dir(data_dir: Path) -> int:
         os.close(fd)
         raise SystemExit(f"strom: {data_dir} is in use by another process (it holds {data_dir / '.lock'})")
     return fd
-
-
-def read_meta_properties(data_dir: Path, node_id: int) -> str:
-    """Return the cluster id from ``meta.properties``, creating the file on first start (Kafka's format)."""
-    path = data_dir / "meta.properties"
-    if path.exists():
-        props = {}
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                k, v = line.split("=", 1)
-                props[k.strip()] = v.strip()
-        stored = int(props.get("node.id", node_id))
-        if stored != node_id:
-            raise SystemExit(f"strom: node.id {node_id} does not match node.id={stored} in {path}")
-        return props["cluster.id"]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    directory_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    path.write_text(f"#\n#Written by Strom\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n"
-                    f"directory.id={directory_id}\n")
-    return cluster_id
 
 
 class ImageView:
@@ -197,7 +178,12 @@ class Node:
             reason = "it exists and is not a directory" if data_dir.exists() else exc.strerror
             raise SystemExit(f"strom: cannot use {data_dir} as the data directory (log.dirs): {reason}") from None
         self._lock_fd = lock_data_dir(data_dir)
-        cluster_id = read_meta_properties(data_dir, self.node_id)
+        try:
+            cluster_id = load_for_startup([data_dir, *(Path(d).resolve() for d in config.data_dirs[1:])],
+                                          node_id=self.node_id,
+                                          require_formatted=formatting_required(config)).cluster_id
+        except MetaPropertiesError as exc:
+            raise SystemExit(f"strom: {exc}") from None
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
         self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)

@@ -1,0 +1,1 @@
+"""Cluster metadata shared by both roles: records, immutable images, the broker's cache, the controller client."""

@@ -3,19 +3,19 @@
 Start-up order: data dir and ``meta.properties`` (cluster id, node id) →
 metadata log replay (the controller's image, then the broker's metadata
 cache) → log manager (recovery of partition logs) → partitions wired from the
-broker's image → background tasks → listener.
-
-The two roles meet only here: the controller's commit listener feeds each
-committed batch to the broker's ``MetadataCache``, whose listeners wire the
-partition logs and tell the group coordinator; handlers get the cache and a
-``LocalControllerClient``.  The
-node prints one ready line to stdout once it accepts connections:
+broker's image → background tasks → listener.  The node prints one ready
+line to stdout once it accepts connections:
 
     strom: broker ready on HOST:PORT (node N, cluster ID, data DIR)
 
 Shutdown (SIGTERM/SIGINT): stop accepting and close connections, cancel the
 background tasks (all in the node's TaskGroup), close the logs, write
 checkpoints and the clean-shutdown marker so the next start skips recovery.
+
+Broker and controller roles meet only here: the controller's commit listener
+feeds each committed batch to the broker's ``MetadataCache`` (the raft log
+will take its place), whose listeners wire the partition logs and tell the
+group coordinator; handlers get the cache and a ``LocalControllerClient``.
 """
 from __future__ import annotations
 

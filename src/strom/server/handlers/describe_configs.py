@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
+from strom.errors import ErrorCode, KafkaError
 from strom.metadata.names import validate_topic_name
 from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
-from strom.errors import ErrorCode, KafkaError
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.topic_configs import (
     DYNAMIC_DEFAULT_BROKER_CONFIG, TOPIC_CONFIG, ConfigEntry, describe_broker_configs,

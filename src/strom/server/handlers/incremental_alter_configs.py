@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
-from strom.metadata.records import TOPIC_RESOURCE
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.records import TOPIC_RESOURCE
 from strom.server.context import RequestContext
 from strom.server.handlers._alter import apply
 from strom.server.handlers.alter_configs import precheck, resource_counts

@@ -2,15 +2,21 @@
 
 Start-up order: data dir and ``meta.properties`` (cluster id, node id; see
 strom.storage.meta_properties for when the directories must be formatted first) →
-metadata log replay (controller image) → log manager (recovery of partition
-logs) → partitions wired from the image → background tasks → listener.  The
-node prints one ready line to stdout once it accepts connections:
+metadata log replay (the controller's image, then the broker's metadata
+cache) → log manager (recovery of partition logs) → partitions wired from the
+broker's image → background tasks → listener.  The node prints one ready
+line to stdout once it accepts connections:
 
     strom: broker ready on HOST:PORT (node N, cluster ID, data DIR)
 
 Shutdown (SIGTERM/SIGINT): stop accepting and close connections, cancel the
 background tasks (all in the node's TaskGroup), close the logs, write
 checkpoints and the clean-shutdown marker so the next start skips recovery.
+
+Broker and controller roles meet only here: the controller's commit listener
+feeds each committed batch to the broker's ``MetadataCache`` (the raft log
+will take its place), whose listeners wire the partition logs and tell the
+group coordinator; handlers get the cache and a ``LocalControllerClient``.
 """
 from __future__ import annotations
 
@@ -19,17 +25,17 @@ import logging
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 from strom.config import BrokerConfig
+from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
-from strom.controller.image import MetadataImage
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
-from strom.controller.records import (
-    BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
-)
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
+from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
+from strom.metadata.controller_client import NewTopic
+from strom.metadata.image import MetadataDelta, MetadataImage
+from strom.metadata.records import BROKER_RESOURCE, ConfigRecord, PartitionRecord, RemoveTopicRecord, TopicRecord
 from strom.replication.replica_manager import ReplicaManager
 from strom.replication.writer import LocalPartitionWriter
 from strom.server.context import BrokerServices
@@ -64,26 +70,6 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-class ImageView:
-    """The coordinators' read-only view of topic metadata (the controller's current image)."""
-
-    def __init__(self, controller: Controller) -> None:
-        self._controller = controller
-
-    def topic_partitions(self, name: str) -> int | None:
-        topic = self._controller.image.topics.get(name)
-        return len(topic.partitions) if topic is not None else None
-
-    def topic_id(self, name: str) -> uuid.UUID | None:
-        topic = self._controller.image.topics.get(name)
-        return topic.topic_id if topic is not None else None
-
-    def topic_name(self, topic_id: uuid.UUID) -> str | None:
-        topic = self._controller.image.topics_by_id.get(topic_id)
-        return topic.name if topic is not None else None
-
-    def topic_names(self) -> list[str]:
-        return list(self._controller.image.topics)
 
 
 def group_config(config: BrokerConfig) -> GroupConfig:
@@ -111,7 +97,7 @@ class Node:
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
-        return LogConfig.from_props(self.controller.topic_config_values(topic))
+        return LogConfig.from_props(self.metadata.topic_config_values(topic))
 
     def _wire_partitions(self, image: MetadataImage) -> None:
         for topic in image.topics.values():
@@ -121,8 +107,10 @@ class Node:
                     self.replicas.ensure_partition(topic.name, topic.topic_id, p.partition, config,
                                                    leader_id=p.leader, leader_epoch=p.leader_epoch)
 
-    def _on_metadata(self, records: Sequence[MetadataRecord], image: MetadataImage) -> None:
-        for record in records:
+    def _on_metadata(self, delta: MetadataDelta, image: MetadataImage) -> None:
+        """The broker's log wiring: create, reconfigure and remove partition logs as the image changes."""
+        removed = {str(t.topic_id): t.name for t in delta.removed_topics}
+        for record in delta.records:
             if isinstance(record, PartitionRecord):
                 topic = image.topics_by_id.get(uuid.UUID(record.topic_id))
                 if topic is not None and self.node_id in record.replicas:
@@ -130,7 +118,7 @@ class Node:
                                                    self.log_config(topic.name), leader_id=record.leader,
                                                    leader_epoch=record.leader_epoch)
             elif isinstance(record, RemoveTopicRecord):
-                name = self._topic_names.pop(record.topic_id, None)
+                name = removed.get(record.topic_id)
                 if name is not None:
                     self.replicas.remove_topic(name)
             elif isinstance(record, ConfigRecord):
@@ -139,23 +127,26 @@ class Node:
                         self.replicas.update_config(name, self.log_config(name))
                 elif record.resource_name in image.topics:
                     self.replicas.update_config(record.resource_name, self.log_config(record.resource_name))
-        self._topic_names = {str(t.topic_id): t.name for t in image.topics.values()}
+
+    def _on_topics(self, delta: MetadataDelta, image: MetadataImage) -> None:
+        """The group coordinator's topic view: rebalance groups whose topics changed."""
         if self.groups is not None and any(isinstance(r, (PartitionRecord, RemoveTopicRecord, TopicRecord))
-                                           for r in records):
+                                           for r in delta.records):
             self.groups.on_topics_changed({t.name: len(t.partitions) for t in image.topics.values()})
 
     async def _ensure_offsets_topic(self) -> None:
         """Create ``__consumer_offsets`` on first start (Kafka creates it on the first FindCoordinator)."""
-        if OFFSETS_TOPIC in self.controller.image.topics:
+        if self.metadata.topic(OFFSETS_TOPIC) is not None:
             return
-        rf = min(self.config["offsets.topic.replication.factor"], len(self.controller.live_brokers))
-        results = await self.controller.create_topics([{
-            "name": OFFSETS_TOPIC, "num_partitions": self.config["offsets.topic.num.partitions"],
-            "replication_factor": rf,
-            "configs": {"cleanup.policy": "compact",
-                        "segment.bytes": str(self.config["offsets.topic.segment.bytes"])}}])
-        if results[0].error_code:
-            raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {results[0].error_message}")
+        rf = min(self.config["offsets.topic.replication.factor"], len(self.metadata.live_brokers))
+        written = await self.controller_client.create_topics([NewTopic(
+            OFFSETS_TOPIC, self.config["offsets.topic.num.partitions"], rf,
+            configs={"cleanup.policy": "compact", "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})])
+        [result] = written.results
+        if result.error_code:
+            raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {result.error_message}")
+        if not await self.metadata.wait_for(written.metadata_offset, METADATA_WAIT_MS):
+            raise RuntimeError(f"{OFFSETS_TOPIC} was created but the broker's metadata did not catch up")
 
     async def _expire_offsets_loop(self) -> None:
         interval = self.config["offsets.retention.check.interval.ms"] / 1000
@@ -189,19 +180,23 @@ class Node:
         self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
         self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget())
         self.controller.load()
+        self.metadata = MetadataCache(self.node_id, config)
+        self.metadata.replay(self.metadata_log.read_all(), self.metadata_log.end_offset - 1)
+        self.controller.add_listener(self.metadata.replay)  # in-process: each committed batch, at once
+        self.controller_client = LocalControllerClient(self.controller)
         self.log_manager = LogManager([data_dir], LogConfig.from_props(config.topic_defaults()), clock=self.clock,
                                       exclude={METADATA_DIR})
         self.log_manager.load()
         self.replicas = ReplicaManager(self.log_manager, self.node_id, self.clock,
                                        retention_check_interval_ms=config["log.retention.check.interval.ms"])
-        self._wire_partitions(self.controller.image)
-        self._topic_names = {str(t.topic_id): t.name for t in self.controller.image.topics.values()}
-        self.controller.add_listener(self._on_metadata)
+        self._wire_partitions(self.metadata.image)
+        self.metadata.subscribe(self._on_metadata)
+        self.metadata.subscribe(self._on_topics)
 
         listener_conf = config.listeners[0]
         services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
-                                  port=listener_conf.port, config=config, controller=self.controller,
-                                  replicas=self.replicas, clock=self.clock)
+                                  port=listener_conf.port, config=config, controller=self.controller_client,
+                                  replicas=self.replicas, clock=self.clock, metadata=self.metadata)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -211,11 +206,11 @@ class Node:
         try:
             async with asyncio.TaskGroup() as tg:
                 self.replicas.start(tg)
-                self.replicas.purge_unknown((t.name, p) for t in self.controller.image.topics.values()
+                self.replicas.purge_unknown((t.name, p) for t in self.metadata.image.topics.values()
                                             for p in t.partitions)
                 await self._ensure_offsets_topic()
                 self.groups = GroupCoordinator(LocalPartitionWriter(self.replicas), group_config(config),
-                                               self.clock, ImageView(self.controller), tg.create_task)
+                                               self.clock, self.metadata, tg.create_task)
                 loaded = self.groups.load()
                 log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
                 services.groups = self.groups

@@ -1,11 +1,14 @@
 """The controller: decides metadata changes and commits them as records.
 
-Single-node (KRaft combined mode, one voter): a request handler calls a
-method here; it validates against the current image, builds metadata
-records, appends them to the metadata log, waits for them to be durable, then
-replays them into the image and tells the listeners (the broker's log wiring).
-State changes only in ``MetadataImage.replay``, which is also the recovery
-path.  The raft quorum of a later issue slots in at ``MetadataLog``.
+Single-node (KRaft combined mode, one voter): the broker's controller client
+(``strom.controller.client.LocalControllerClient``) calls a method here; it
+validates against the controller's own image, builds metadata records,
+appends them to the metadata log, waits for them to be durable, then replays
+them into its image and hands the committed batch ``(records, offset)`` to
+the commit listeners (the node feeds it to the broker's ``MetadataCache``).
+Images are immutable (``strom.metadata.image``); state changes only by
+replaying records, which is also the recovery path.  The raft quorum of a
+later issue slots in at ``MetadataLog``.
 
 Concurrency: methods run on the event loop; commits are serialised by one
 lock so validation and commit never interleave.
@@ -14,25 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from strom.config import TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
-from strom.controller.image import MetadataImage, TopicImage
 from strom.controller.metadata_log import MetadataLog
-from strom.controller.records import (
+from strom.errors import ErrorCode, KafkaError
+from strom.metadata.controller_client import TopicResult
+from strom.metadata.image import EMPTY_IMAGE, TopicImage
+from strom.metadata.names import MAX_TOPIC_NAME, validate_topic_name
+from strom.metadata.records import (
     BROKER_RESOURCE, TOPIC_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,
     RemoveTopicRecord, TopicRecord,
 )
-from strom.errors import ErrorCode, KafkaError
 
 log = logging.getLogger(__name__)
 
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
-MAX_TOPIC_NAME = 249
 PRODUCER_ID_BLOCK = 1000
 MAX_PARTITIONS_PER_REQUEST = 100_000
 # Broker settings that may change at runtime (Kafka's DynamicLogConfig and friends): the broker-level
@@ -41,30 +42,10 @@ DYNAMIC_BROKER_CONFIGS = frozenset(
     {syn for definition in TOPIC_CONFIGS.values() for syn in (definition.synonyms or ())}
     | {"max.connections", "max.connections.per.ip", "log.retention.check.interval.ms"})
 
-Listener = Callable[[Sequence[MetadataRecord], MetadataImage], None]
+# Called with each committed batch: its records and the offset of the last one.
+CommitListener = Callable[[Sequence[MetadataRecord], int], None]
 
-
-def validate_topic_name(name: str | None) -> None:
-    if not name:
-        raise KafkaError("topic name is empty", ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if name in (".", ".."):
-        raise KafkaError(f"topic name cannot be '{name}'", ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if len(name) > MAX_TOPIC_NAME:
-        raise KafkaError(f"topic name is longer than {MAX_TOPIC_NAME} characters", ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if not _LEGAL_TOPIC.match(name):
-        raise KafkaError(f"topic name '{name}' has characters other than ASCII alphanumerics, '.', '_' and '-'",
-                         ErrorCode.INVALID_TOPIC_EXCEPTION)
-
-
-@dataclass
-class TopicResult:
-    name: str
-    error_code: ErrorCode = ErrorCode.NONE
-    error_message: str | None = None
-    topic_id: uuid.UUID | None = None
-    num_partitions: int = -1
-    replication_factor: int = -1
-    configs: dict[str, str] = field(default_factory=dict)
+__all__ = ["Controller", "TopicResult", "validate_topic_name", "MAX_TOPIC_NAME", "DYNAMIC_BROKER_CONFIGS"]
 
 
 class Controller:
@@ -77,31 +58,33 @@ class Controller:
         self.config = config
         self.node_id = node_id
         self.max_partitions = max_partitions
-        self.image = MetadataImage()
+        self.image = EMPTY_IMAGE
+        self.committed_offset = -1  # offset of the last committed record
         self._lock = asyncio.Lock()
-        self._listeners: list[Listener] = []
+        self._listeners: list[CommitListener] = []
         self._pid_next = 0
         self._pid_block_end = 0
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
         """Replay the whole metadata log into the image (start-up and recovery)."""
-        for record in self.log.read_all():
-            self.image.replay(record)
+        self.committed_offset = self.log.end_offset - 1
+        self.image = EMPTY_IMAGE.replay(self.log.read_all(), self.committed_offset)
         # never hand out an id from a block that may have been used before the restart
         self._pid_next = self._pid_block_end = self.image.next_producer_id
 
-    def add_listener(self, listener: Listener) -> None:
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(records, offset)`` with every batch committed from now on, in order."""
         self._listeners.append(listener)
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
         if not records:
             return
-        await self.log.append(records)
-        for record in records:
-            self.image.replay(record)
+        offset = await self.log.append(records)
+        self.image = self.image.replay(records, offset)
+        self.committed_offset = offset
         for listener in self._listeners:
-            listener(records, self.image)
+            listener(records, offset)
 
     # ------------------------------------------------------------------ topics
     @property
@@ -258,25 +241,6 @@ class Controller:
             await self._commit(records)
 
     # ------------------------------------------------------------------ configs
-    def dynamic_broker_configs(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(this node's, cluster-wide) dynamic broker overrides; the node's win."""
-        configs = self.image.broker_configs
-        return configs.get(str(self.node_id), {}), configs.get("", {})
-
-    def effective_broker_config(self) -> BrokerConfig:
-        """The static config overlaid with dynamic cluster-wide ("") then per-node overrides."""
-        node_dynamic, cluster_dynamic = self.dynamic_broker_configs()
-        dynamic = {**cluster_dynamic, **node_dynamic}
-        return self.config.with_overrides(**dynamic) if dynamic else self.config
-
-    def topic_config_values(self, name: str) -> dict[str, Any]:
-        """Effective typed topic config: broker defaults (static and dynamic) overlaid with the topic's overrides."""
-        topic = self.image.topics.get(name)
-        values = dict(self.effective_broker_config().topic_defaults())
-        if topic is not None and topic.configs:
-            values.update(validate_topic_configs(topic.configs))
-        return values
-
     async def alter_topic_configs(self, name: str, changes: Mapping[str, str | None], *, replace: bool,
                                   validate_only: bool = False) -> None:
         """Set (value) or delete (None) topic overrides; ``replace`` drops every override not named
@@ -310,7 +274,7 @@ class Controller:
         """Dynamic broker configs (stored and reported; see docs for which take effect live)."""
         async with self._lock:
             current = self.image.broker_configs.get(broker, {})
-            new = {} if replace else dict(current)
+            new: dict[str, str | None] = {} if replace else dict(current)
             static = sorted(k for k in changes if k not in DYNAMIC_BROKER_CONFIGS)
             if static:
                 raise KafkaError(f"Cannot update these configs dynamically: {static}", ErrorCode.INVALID_CONFIG)

@@ -2,8 +2,10 @@
 
 Single-voter stand-in for the KRaft log: ``append`` writes one batch of
 metadata records and fsyncs it on a worker thread before returning, so a
-change acknowledged to a client survives a crash.  ``read_all`` yields every
-record from the start (start-up replay).  Owned by the controller.
+change acknowledged to a client survives a crash, and returns the offset of
+the batch's last record.  ``read_all`` yields every record from the start
+(start-up replay).  Owned by the controller; the broker's cache reads it only
+at start-up, before the controller commits anything.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from strom.controller.records import MetadataRecord, decode, encode
+from strom.metadata.records import MetadataRecord, decode, encode
 from strom.records.batch import NewRecord, build_batch, iter_records, validate_batches
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
@@ -29,6 +31,11 @@ class MetadataLog:
         self._log = Log(path, config, clock=clock, clean=clean)
         self._clock = clock
 
+    @property
+    def end_offset(self) -> int:
+        """The offset the next record will get (the last record's offset is one less)."""
+        return self._log.log_end_offset
+
     def read_all(self) -> Iterator[MetadataRecord]:
         offset = self._log.log_start_offset
         while offset < self._log.log_end_offset:
@@ -40,10 +47,12 @@ class MetadataLog:
                     yield decode(record.key or b"", record.value or b"")
                     offset = record.offset + 1
 
-    async def append(self, records: Sequence[MetadataRecord]) -> None:
+    async def append(self, records: Sequence[MetadataRecord]) -> int:
+        """Write one batch and fsync it; the offset of its last record."""
         batch = build_batch([NewRecord(*encode(r)) for r in records], timestamp_ms=self._clock.now_ms())
-        self._log.append(batch, validate_batches(batch))
+        result = self._log.append(batch, validate_batches(batch))
         await asyncio.to_thread(self._log.sync_all)
+        return result.last_offset
 
     def close(self) -> None:
         self._log.close()

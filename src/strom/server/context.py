@@ -1,4 +1,8 @@
-"""What a handler sees: the request header, its connection and the broker's services."""
+"""What a handler sees: the request header, its connection and the broker's services.
+
+Handlers read cluster metadata from ``metadata`` (the broker's published image) and change it only
+through ``controller`` (a ``ControllerClient``), never through the controller object.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +12,9 @@ from strom.protocol.codec import RequestHeader
 
 if TYPE_CHECKING:
     from strom.config import BrokerConfig
-    from strom.controller.controller import Controller
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.metadata.cache import MetadataCache
+    from strom.metadata.controller_client import ControllerClient
     from strom.replication.replica_manager import ReplicaManager
     from strom.server.connection import KafkaConnection
     from strom.util.clock import Clock
@@ -24,11 +29,13 @@ class BrokerServices:
     host: str  # advertised host and port of the client listener
     port: int
     config: "BrokerConfig"
-    controller: "Controller"
+    controller: "ControllerClient"  # writes: forwarded to the active controller, wherever it runs
     replicas: "ReplicaManager"
     clock: "Clock"
     groups: "GroupCoordinator | None" = None
     rack: str | None = None
+    # reads: the broker's metadata image; None only in unit tests of handlers that never read it
+    metadata: "MetadataCache" = None  # type: ignore[assignment]
 
 
 @dataclass

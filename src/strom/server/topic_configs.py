@@ -51,11 +51,11 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
                            overrides: Mapping[str, str] | None = None) -> list[ConfigEntry]:
     """Every topic config with its effective value and where it comes from."""
     if overrides is None:
-        image_topic = broker.controller.topic(topic)
+        image_topic = broker.metadata.topic(topic)
         overrides = image_topic.configs if image_topic is not None else {}
-    defaults = broker.controller.effective_broker_config().topic_defaults()
+    defaults = broker.metadata.effective_broker_config().topic_defaults()
     explicit = broker.config.explicit()
-    node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
+    node_dynamic, cluster_dynamic = broker.metadata.dynamic_broker_configs()
     out = []
     for name, definition in sorted(TOPIC_CONFIGS.items()):
         sensitive = definition.type == "password"
@@ -86,7 +86,7 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
 
 def describe_broker_configs(broker: BrokerServices) -> list[ConfigEntry]:
     explicit = broker.config.explicit()
-    node_dynamic, cluster_dynamic = broker.controller.dynamic_broker_configs()
+    node_dynamic, cluster_dynamic = broker.metadata.dynamic_broker_configs()
     out = []
     for name, definition in sorted(BROKER_CONFIGS.items()):
         sensitive = definition.type == "password"

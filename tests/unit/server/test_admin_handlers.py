@@ -1,5 +1,6 @@
 """Admin handlers (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, CreatePartitions,
-DescribeCluster) against a real single-node Controller on a temp dir, without sockets.
+DescribeCluster) against a real single-node Controller on a temp dir, without sockets; handlers read
+the broker's MetadataCache (fed by the controller's commits) and write through LocalControllerClient.
 
 Every test builds the request in each served version from a dict (``codec.build``), runs the
 handler, and builds and encodes the response in that version, so a field-name slip or a value
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 
 from strom.config import BrokerConfig
+from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode
+from strom.metadata.cache import MetadataCache
 from strom.protocol import codec
 from strom.protocol.codec import RequestHeader
 from strom.server.context import BrokerServices, RequestContext
@@ -35,10 +38,12 @@ class Node:
         config = BrokerConfig.load(overrides=["num.partitions=1"], env={})
         self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1)
         self.controller.load()
+        self.metadata = MetadataCache(1, config)
+        self.controller.add_listener(self.metadata.replay)
         self.services = BrokerServices(node_id=1, cluster_id="test-cluster", host="127.0.0.1", port=19092,
-                                       config=config, controller=self.controller,
+                                       config=config, controller=LocalControllerClient(self.controller),
                                        replicas=None,  # type: ignore[arg-type]
-                                       clock=clock, rack="r1")
+                                       clock=clock, rack="r1", metadata=self.metadata)
 
     def call(self, api_key: int, version: int, request: dict[str, Any]) -> dict[str, Any]:
         req = codec.build(codec.request_type(api_key, version), request)

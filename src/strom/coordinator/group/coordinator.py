@@ -83,7 +83,7 @@ class Group(Protocol):
 
 
 class MetadataView(Protocol):
-    """Read-only topic metadata for the coordinator (wired to the controller's image by the node)."""
+    """Read-only topic metadata for the coordinator (the node passes the broker's MetadataCache)."""
 
     def topic_partitions(self, name: str) -> int | None:
         """Partition count of a topic, None if it does not exist."""

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from strom.controller.records import BROKER_RESOURCE, TOPIC_RESOURCE
 from strom.errors import ErrorCode
+from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
 from strom.server.context import RequestContext
 from strom.server.handlers._alter import apply
 

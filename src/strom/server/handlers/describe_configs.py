@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
-from strom.controller.controller import validate_topic_name
-from strom.controller.records import BROKER_RESOURCE, TOPIC_RESOURCE
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.names import validate_topic_name
+from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.topic_configs import (
     DYNAMIC_DEFAULT_BROKER_CONFIG, TOPIC_CONFIG, ConfigEntry, describe_broker_configs,
@@ -56,7 +56,7 @@ def _cluster_default_entries(broker: BrokerServices) -> list[ConfigEntry]:
     """The dynamic cluster-wide broker defaults (resource name "")."""
     known = {e.name: e for e in describe_broker_configs(broker)}
     out = []
-    for name, value in sorted(broker.controller.image.broker_configs.get("", {}).items()):
+    for name, value in sorted(broker.metadata.image.broker_configs.get("", {}).items()):
         base = known.get(name)
         out.append(ConfigEntry(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG,
                                is_sensitive=base.is_sensitive if base else False,
@@ -70,7 +70,7 @@ def _entries(broker: BrokerServices, resource_type: int, name: str) -> list[Conf
     """Every config of one resource; KafkaError for a resource that cannot be described."""
     if resource_type == TOPIC_RESOURCE:
         validate_topic_name(name)
-        if broker.controller.topic(name) is None:
+        if broker.metadata.topic(name) is None:
             raise KafkaError(f"Topic '{name}' does not exist.", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return describe_topic_configs(broker, name)
     if resource_type == BROKER_RESOURCE:

@@ -34,7 +34,7 @@ def _topic_key(topic: Any) -> tuple[str | None, Any]:
 async def handle(ctx: RequestContext, request: Any) -> list[bytes]:
     broker = ctx.broker
     clock = broker.clock
-    image = broker.controller.image
+    metadata = broker.metadata
     replicas = broker.replicas
     by_id = ctx.api_version >= 13
     read_committed = getattr(request, "isolation_level", 0) == 1
@@ -48,7 +48,7 @@ async def handle(ctx: RequestContext, request: Any) -> list[bytes]:
     for topic in request.topics:
         name, topic_id = _topic_key(topic)
         if by_id:
-            t = image.topics_by_id.get(topic_id)
+            t = metadata.topic_by_id(topic_id)
             name = t.name if t is not None else None
         entries = []
         for p in topic.partitions:

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
-from strom.controller.records import TOPIC_RESOURCE
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.records import TOPIC_RESOURCE
 from strom.server.context import RequestContext
 from strom.server.handlers._alter import apply
 from strom.server.handlers.alter_configs import precheck, resource_counts
@@ -45,7 +45,7 @@ def _current_list(ctx: RequestContext, resource_type: int, name: str, key: str) 
     if resource_type == TOPIC_RESOURCE:
         entries = describe_topic_configs(broker, name)
     else:
-        dynamic = broker.controller.image.broker_configs.get(name, {})
+        dynamic = broker.metadata.image.broker_configs.get(name, {})
         if key in dynamic:
             return _split(dynamic[key])
         entries = describe_broker_configs(broker)
@@ -91,7 +91,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if problem is not None:
             responses.append({**base, "error_code": ErrorCode.INVALID_REQUEST, "error_message": problem})
             continue
-        if res.resource_type == TOPIC_RESOURCE and ctx.broker.controller.topic(res.resource_name) is None:
+        if res.resource_type == TOPIC_RESOURCE and ctx.broker.metadata.topic(res.resource_name) is None:
             responses.append({**base, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                               "error_message": f"Topic '{res.resource_name}' does not exist."})
             continue

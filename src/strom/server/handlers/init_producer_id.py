@@ -1,7 +1,7 @@
 """InitProducerId: v0-6, the idempotent (non-transactional) producer.
 
 A request without a transactional id gets a fresh producer id and epoch 0
-from the controller's producer-id blocks (durable, never reused after a
+from the controller's producer-id blocks (through the controller client) (durable, never reused after a
 restart).  A request that names its current producer id and epoch (KIP-360,
 v3+) gets the same id with the epoch bumped.  Transactional ids are answered
 with TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions land.

@@ -4,8 +4,9 @@ Behaviour: null topics (v1+) or an empty list in v0 means all topics; topics
 may be named or (v10+) given by id.  A named topic that does not exist is
 created when the request allows it (v4+ ``allow_auto_topic_creation``, always
 in v0-3) and ``auto.create.topics.enable`` is true, with ``num.partitions``
-and ``default.replication.factor``; the topic is created synchronously, so
-the answer already describes it (Kafka answers LEADER_NOT_AVAILABLE first).
+and ``default.replication.factor``; the handler waits until the broker's
+image holds the creation, so the answer already describes it (Kafka answers
+LEADER_NOT_AVAILABLE first, as we do if the image does not catch up in time).
 Unknown topic ids get UNKNOWN_TOPIC_ID.  As in Kafka, v10-11 carry a topic_id
 field but take topics by name only: a request there with a null name or a
 topic id is answered with INVALID_REQUEST for every topic (null names as "").
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from strom.controller.controller import validate_topic_name
-from strom.controller.image import TopicImage
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.cache import METADATA_WAIT_MS
+from strom.metadata.controller_client import NewTopic
+from strom.metadata.image import TopicImage
+from strom.metadata.names import validate_topic_name
 from strom.server.context import RequestContext
 
 API_KEY = 3
@@ -49,9 +52,9 @@ def _has_id(req: Any) -> bool:
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     broker = ctx.broker
-    controller = broker.controller
-    image = controller.image
-    live = set(controller.live_brokers)
+    metadata = broker.metadata
+    image = metadata.image
+    live = set(metadata.live_brokers)
     version = ctx.api_version
     allow_create = getattr(request, "allow_auto_topic_creation", True) and broker.config["auto.create.topics.enable"]
     requested = request.topics
@@ -92,15 +95,16 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 topics.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name,
                                "partitions": [], "topic_authorized_operations": _NO_OPS})
         if to_create:
-            results = await controller.create_topics(
-                [{"name": n, "num_partitions": -1, "replication_factor": -1} for n in to_create])
-            created = {r.name: r for r in results}
+            written = await broker.controller.create_topics([NewTopic(n) for n in to_create])
+            await metadata.wait_for(written.metadata_offset, METADATA_WAIT_MS)  # else LEADER_NOT_AVAILABLE stays
+            image = metadata.image
+            created = {r.name: r for r in written.results}
             for entry in topics:
                 r = created.get(entry.get("name"))
                 if r is None:
                     continue
                 if r.error_code == ErrorCode.NONE or r.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
-                    topic = controller.image.topics.get(r.name)
+                    topic = image.topics.get(r.name)
                     if topic is not None:
                         entry.update(topic_entry(topic, live))
                 else:

@@ -20,7 +20,7 @@ VERSIONS = (2, 10)
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     groups = ctx.broker.groups
-    metadata = ctx.broker.controller.image
+    metadata = ctx.broker.metadata.image
     by_id = ctx.api_version >= 10
     entries = []
     results: dict[tuple[str, int], ErrorCode] = {}

@@ -20,7 +20,7 @@ VERSIONS = (1, 10)
 def _group_answer(ctx: RequestContext, group_id: str, topics: Any, member_id: str | None, member_epoch: int,
                   by_id: bool) -> tuple[ErrorCode, list[dict[str, Any]]]:
     groups = ctx.broker.groups
-    image = ctx.broker.controller.image
+    image = ctx.broker.metadata.image
     if groups is None:
         return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
     group = groups.groups.get(group_id)

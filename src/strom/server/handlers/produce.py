@@ -16,6 +16,8 @@ import logging
 from typing import Any
 
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.controller_client import NewTopic
+from strom.protocol.codec import millis
 from strom.protocol.fast import PartitionResult, encode_produce_response
 from strom.records.batch import validate_batches
 from strom.server.context import RequestContext
@@ -34,19 +36,19 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
 async def handle(ctx: RequestContext, request: Any) -> bytes | None:
     broker = ctx.broker
     replicas = broker.replicas
-    controller = broker.controller
+    metadata = broker.metadata
     acks = request.acks
     by_id = ctx.api_version >= 13
     now = broker.clock.now_ms()
     responses = []
     for topic_data in request.topic_data:
         if by_id:
-            topic = controller.image.topics_by_id.get(topic_data.topic_id)
+            topic = metadata.topic_by_id(topic_data.topic_id)
             name = topic.name if topic is not None else None
         else:
             name = topic_data.name
-            if name not in controller.image.topics and broker.config["auto.create.topics.enable"]:
-                await _auto_create(ctx, name)
+            if metadata.topic(name) is None and broker.config["auto.create.topics.enable"]:
+                await _auto_create(ctx, name, millis(request.timeout))
         parts = []
         for pdata in topic_data.partition_data:
             index = pdata.index
@@ -85,10 +87,14 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
     return encode_produce_response(ctx.header.correlation_id, ctx.api_version, responses)
 
 
-async def _auto_create(ctx: RequestContext, name: str) -> None:
+async def _auto_create(ctx: RequestContext, name: str, request_timeout_ms: int) -> None:
     if not name or name.startswith("__"):
         return
-    try:
-        await ctx.broker.controller.create_topics([{"name": name, "num_partitions": -1, "replication_factor": -1}])
-    except KafkaError as exc:  # invalid names end up as UNKNOWN_TOPIC_OR_PARTITION per partition
-        log.debug("auto-creation of %r failed: %s", name, exc)
+    broker = ctx.broker
+    written = await broker.controller.create_topics([NewTopic(name)])
+    [result] = written.results
+    if result.error_code:  # invalid names end up as UNKNOWN_TOPIC_OR_PARTITION per partition
+        log.debug("auto-creation of %r failed: %s", name, result.error_message)
+    # the partitions exist once the broker's image holds the creation; until then (raft) the
+    # partitions answer UNKNOWN_TOPIC_OR_PARTITION and the producer retries
+    await broker.metadata.wait_for(written.metadata_offset, request_timeout_ms)

@@ -2,7 +2,8 @@
 
 They are stored in the metadata log (``__cluster_metadata-0``) as Kafka record
 batches; each record's key is the record type (ASCII) and its value the JSON
-object below.  ``MetadataImage.replay`` applies them in order; replaying the
+object below.  ``MetadataImage.replay`` (through a ``MetadataDelta``) applies them
+in order, on the controller and in the broker's ``MetadataCache``; replaying the
 whole log from the start rebuilds the image after a restart.  Field names
 follow Kafka's metadata records (TopicRecord, PartitionRecord, ...) in snake case.
 

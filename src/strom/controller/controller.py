@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from strom.config import TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
+from strom.config import DYNAMIC_BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
 from strom.controller.image import MetadataImage, TopicImage
 from strom.controller.metadata_log import MetadataLog
 from strom.controller.records import (
@@ -35,11 +35,6 @@ _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_NAME = 249
 PRODUCER_ID_BLOCK = 1000
 MAX_PARTITIONS_PER_REQUEST = 100_000
-# Broker settings that may change at runtime (Kafka's DynamicLogConfig and friends): the broker-level
-# defaults of topic configs, plus connection limits.
-DYNAMIC_BROKER_CONFIGS = frozenset(
-    {syn for definition in TOPIC_CONFIGS.values() for syn in (definition.synonyms or ())}
-    | {"max.connections", "max.connections.per.ip", "log.retention.check.interval.ms"})
 
 Listener = Callable[[Sequence[MetadataRecord], MetadataImage], None]
 
@@ -259,9 +254,13 @@ class Controller:
 
     # ------------------------------------------------------------------ configs
     def dynamic_broker_configs(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(this node's, cluster-wide) dynamic broker overrides; the node's win."""
+        """(this node's, cluster-wide) dynamic broker overrides; the node's win. Settings that are not
+        dynamic (``strom.config.DYNAMIC_BROKER_CONFIGS``) are left out, as Kafka ignores them when it
+        loads them: an older Strom may have stored one that is read-only now."""
         configs = self.image.broker_configs
-        return configs.get(str(self.node_id), {}), configs.get("", {})
+        node, cluster = configs.get(str(self.node_id), {}), configs.get("", {})
+        return ({k: v for k, v in node.items() if k in DYNAMIC_BROKER_CONFIGS},
+                {k: v for k, v in cluster.items() if k in DYNAMIC_BROKER_CONFIGS})
 
     def effective_broker_config(self) -> BrokerConfig:
         """The static config overlaid with dynamic cluster-wide ("") then per-node overrides."""

@@ -24,6 +24,8 @@ Differences from Apache Kafka (also in docs/configuration.md):
   (no 1 MiB floor, at least 14 bytes) or its Strom broker-wide default
   ``strom.internal.segment.bytes``; see :func:`effective_segment_bytes`.
 * Strom-only settings carry a ``strom.`` prefix.
+* ``listeners`` and ``listener.security.protocol.map`` cannot change at runtime (Kafka: per-broker
+  dynamic); see :data:`DYNAMIC_BROKER_CONFIGS`.
 
 Nothing here does I/O except :meth:`BrokerConfig.load` reading the properties file.
 """

@@ -107,7 +107,9 @@ def describe_topic_configs(broker: BrokerServices, topic: str, *,
 
 
 def describe_broker_configs(broker: BrokerServices, *, cluster_default: bool = False) -> list[ConfigEntry]:
-    """This node's broker configs (every one, with the value in effect), or with ``cluster_default``
+    """This node's broker configs, every one with the highest-ranked value given under its own name
+    (null when there is none: an unset ``log.retention.ms`` shows null although ``log.retention.hours``
+    gives the retention, as in Kafka), or with ``cluster_default``
     the cluster-wide dynamic defaults only (DescribeConfigs on resource name ""), whose synonyms are
     only the cluster-wide dynamic ones, as in Kafka. ``read_only`` is true for every setting that
     cannot change at runtime (``strom.config.DYNAMIC_BROKER_CONFIGS``)."""

@@ -24,11 +24,14 @@ Differences from Apache Kafka (also in docs/configuration.md):
   (no 1 MiB floor, at least 14 bytes) or its Strom broker-wide default
   ``strom.internal.segment.bytes``; see :func:`effective_segment_bytes`.
 * Strom-only settings carry a ``strom.`` prefix.
+* ``listeners`` and ``listener.security.protocol.map`` cannot change at runtime (Kafka: per-broker
+  dynamic); see :data:`DYNAMIC_BROKER_CONFIGS`.
 
 Nothing here does I/O except :meth:`BrokerConfig.load` reading the properties file.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -41,6 +44,7 @@ from typing import Any
 
 __all__ = [
     "BROKER_CONFIGS",
+    "DYNAMIC_BROKER_CONFIGS",
     "TOPIC_CONFIGS",
     "BrokerConfig",
     "ConfigDef",
@@ -50,6 +54,7 @@ __all__ = [
     "Password",
     "QuorumVoter",
     "Range",
+    "broker_config_synonyms",
     "describe_broker_config",
     "describe_topic_config",
     "effective_segment_bytes",
@@ -65,6 +70,9 @@ INT_MAX = 2**31 - 1
 LONG_MAX = 2**63 - 1
 _TYPE_BOUNDS = {"short": (-(2**15), 2**15 - 1), "int": (-(2**31), INT_MAX), "long": (-(2**63), LONG_MAX)}
 TYPES = frozenset(["int", "long", "short", "double", "boolean", "string", "list", "password", "class"])
+#: Kafka's "Dynamic Update Mode" words that Strom uses (Kafka also has "per-broker", for listener
+#: and SSL settings, none of which Strom can change while running).
+UPDATE_MODES = frozenset(["read-only", "cluster-wide"])
 
 
 class ConfigError(Exception):
@@ -163,6 +171,9 @@ class ConfigDef:
     ``log.retention.hours``). ``kafka_default`` is set only where Strom's default differs.
     ``support`` is "yes" (honoured), "ignored" (accepted and validated, has no effect) or
     "limited" (see ``note``). ``internal`` settings are not listed by DescribeConfigs.
+    ``update_mode`` (broker settings only) is Kafka's "Dynamic Update Mode": "read-only" (start-up
+    only) or "cluster-wide" (IncrementalAlterConfigs may change it, per broker or for all brokers);
+    it is set from :data:`DYNAMIC_BROKER_CONFIGS`, never by hand.
     """
 
     name: str
@@ -177,10 +188,13 @@ class ConfigDef:
     support: str = "yes"
     note: str = ""
     internal: bool = False
+    update_mode: str = "read-only"
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
             raise ValueError(f"{self.name}: unknown config type {self.type!r}")
+        if self.update_mode not in UPDATE_MODES:
+            raise ValueError(f"{self.name}: unknown update mode {self.update_mode!r}")
 
     @property
     def nullable(self) -> bool:
@@ -671,8 +685,58 @@ _TOPIC_DEFS: list[ConfigDef] = [
        Range(14, None), synonyms=("strom.internal.segment.bytes",), internal=True),
 ]
 
-BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _BROKER_DEFS}
+# ---------------------------------------------------------------------------- dynamic broker settings
+#: The broker settings that may change at runtime (IncrementalAlterConfigs/AlterConfigs on a BROKER
+#: resource, for one node or for the cluster default ""); every other one is read-only, and
+#: DescribeConfigs reports ``read_only`` from this set. It follows Kafka 4's
+#: ``DynamicBrokerConfig.AllDynamicConfigs`` for the settings Strom defines:
+#:
+#: * ``DynamicLogConfig``: the *first* broker synonym of each topic setting (``log.retention.ms``,
+#:   not ``log.retention.minutes``/``.hours``; ``log.roll.ms``, not ``log.roll.hours``;
+#:   ``log.flush.interval.ms``, not ``log.flush.scheduler.interval.ms``);
+#: * ``DynamicThreadPool``: ``num.io.threads``, ``num.recovery.threads.per.data.dir``;
+#: * ``DynamicListenerConfig``/``SocketServer``: ``num.network.threads``, ``max.connections``,
+#:   ``max.connections.per.ip``;
+#: * ``DynamicProducerStateManagerConfig``: ``producer.id.expiration.ms``;
+#: * Strom's ``strom.internal.segment.bytes``, as the broker default of a topic setting.
+#:
+#: Differences: ``listeners`` and ``listener.security.protocol.map`` are read-only (Kafka: per-broker)
+#: because a running Strom node cannot rebind its sockets. Kafka 4 made ``advertised.listeners``
+#: read-only too (KAFKA-18405). ``log.retention.check.interval.ms`` is read-only, as in Kafka.
+DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(
+    {d.synonyms[0] for d in _TOPIC_DEFS if d.synonyms}
+    | {"num.io.threads", "num.recovery.threads.per.data.dir", "num.network.threads", "max.connections",
+       "max.connections.per.ip", "producer.id.expiration.ms"})
+
+if not DYNAMIC_BROKER_CONFIGS <= {d.name for d in _BROKER_DEFS}:  # a typo above must not pass silently
+    raise ValueError(f"unknown dynamic settings {sorted(DYNAMIC_BROKER_CONFIGS - {d.name for d in _BROKER_DEFS})}")
+
+BROKER_CONFIGS: dict[str, ConfigDef] = {
+    d.name: dataclasses.replace(d, update_mode="cluster-wide") if d.name in DYNAMIC_BROKER_CONFIGS else d
+    for d in _BROKER_DEFS}
 TOPIC_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _TOPIC_DEFS}
+
+# Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the broker settings that set the same value,
+# in order of precedence (a setting not listed is its own only synonym).
+_BROKER_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("log.roll.ms", "log.roll.hours"),
+    ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+)
+
+
+def broker_config_synonyms(name: str) -> tuple[str, ...]:
+    """The broker settings that give ``name`` its value, highest precedence first, as Kafka lists them
+    in DescribeConfigs: ``log.retention.hours`` -> (``log.retention.ms``, ``log.retention.minutes``,
+    ``log.retention.hours``). ``log.flush.interval.ms`` falls back to ``log.flush.scheduler.interval.ms``
+    (but not the other way round); any other setting is its own only synonym."""
+    if name == "log.flush.interval.ms":
+        return ("log.flush.interval.ms", "log.flush.scheduler.interval.ms")
+    for group in _BROKER_SYNONYMS:
+        if name in group:
+            return group
+    return (name,)
+
 
 def describe_topic_config(name: str) -> ConfigDef:
     """The definition of a topic setting; ConfigError if there is none."""

@@ -7,6 +7,7 @@ import pytest
 
 from strom.config import (
     BROKER_CONFIGS,
+    DYNAMIC_BROKER_CONFIGS,
     LONG_MAX,
     TOPIC_CONFIGS,
     BrokerConfig,
@@ -17,6 +18,7 @@ from strom.config import (
     Password,
     QuorumVoter,
     Range,
+    broker_config_synonyms,
     describe_broker_config,
     describe_topic_config,
     effective_segment_bytes,
@@ -614,6 +616,56 @@ def test_tiny_segments_for_tests_use_internal_segment_bytes() -> None:
     assert effective_segment_bytes({**load().topic_defaults(), **typed}) == 1024
     assert effective_segment_bytes(load().topic_defaults()) == 1073741824
     assert TOPIC_CONFIGS["internal.segment.bytes"].internal
+
+
+# Kafka 4's dynamic broker settings (DynamicBrokerConfig.AllDynamicConfigs) among the ones Strom defines,
+# read off Kafka's sources: the first server synonym of every topic setting (ServerTopicConfigSynonyms),
+# DynamicThreadPool, DynamicListenerConfig/SocketServer, DynamicProducerStateManagerConfig. Written out
+# so that a change to the table shows up here as a decision, not by accident.
+KAFKA_DYNAMIC = {
+    "log.segment.bytes", "log.roll.ms", "log.roll.jitter.ms", "log.index.size.max.bytes",
+    "log.flush.interval.messages", "log.flush.interval.ms", "log.retention.bytes", "log.retention.ms",
+    "message.max.bytes", "log.index.interval.bytes", "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "log.segment.delete.delay.ms",
+    "log.cleaner.min.cleanable.ratio", "log.cleanup.policy", "unclean.leader.election.enable",
+    "min.insync.replicas", "compression.type", "compression.gzip.level", "compression.lz4.level",
+    "compression.zstd.level", "log.preallocate", "log.message.timestamp.type",
+    "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms", "log.local.retention.ms",
+    "log.local.retention.bytes",
+    "num.io.threads", "num.recovery.threads.per.data.dir",
+    "num.network.threads", "max.connections", "max.connections.per.ip",
+    "producer.id.expiration.ms",
+}
+# Kafka says per-broker; a running Strom node cannot rebind its sockets (docs/compatibility.md).
+KAFKA_DYNAMIC_STROM_READ_ONLY = {"listeners", "listener.security.protocol.map"}
+STROM_ONLY_DYNAMIC = {"strom.internal.segment.bytes"}  # the broker default of internal.segment.bytes
+
+
+def test_dynamic_broker_settings_follow_kafka() -> None:
+    assert DYNAMIC_BROKER_CONFIGS == KAFKA_DYNAMIC | STROM_ONLY_DYNAMIC
+    assert not KAFKA_DYNAMIC_STROM_READ_ONLY & DYNAMIC_BROKER_CONFIGS
+    for name, defn in BROKER_CONFIGS.items():
+        assert defn.update_mode == ("cluster-wide" if name in DYNAMIC_BROKER_CONFIGS else "read-only"), name
+    for read_only in ("advertised.listeners", "log.retention.hours", "log.retention.minutes", "log.roll.hours",
+                      "log.flush.scheduler.interval.ms", "log.retention.check.interval.ms", "node.id",
+                      "log.dirs", "process.roles", "controller.quorum.voters", "num.partitions"):
+        assert BROKER_CONFIGS[read_only].update_mode == "read-only"
+    with pytest.raises(ValueError, match="update mode"):
+        ConfigDef("x", "int", 1, "doc", update_mode="per-node")
+
+
+def test_broker_config_synonyms_as_kafka_lists_them() -> None:
+    retention = ("log.retention.ms", "log.retention.minutes", "log.retention.hours")
+    assert all(broker_config_synonyms(name) == retention for name in retention)
+    assert broker_config_synonyms("log.roll.hours") == ("log.roll.ms", "log.roll.hours")
+    assert broker_config_synonyms("log.roll.jitter.ms") == ("log.roll.jitter.ms", "log.roll.jitter.hours")
+    assert broker_config_synonyms("log.flush.interval.ms") == ("log.flush.interval.ms",
+                                                               "log.flush.scheduler.interval.ms")
+    assert broker_config_synonyms("log.flush.scheduler.interval.ms") == ("log.flush.scheduler.interval.ms",)
+    assert broker_config_synonyms("advertised.listeners") == ("advertised.listeners",)
+    for defn in TOPIC_CONFIGS.values():  # a topic default resolves through the same chain DescribeConfigs lists
+        if defn.synonyms:
+            assert broker_config_synonyms(defn.synonyms[0]) == defn.synonyms, defn.name
 
 
 def test_describe_configs() -> None:

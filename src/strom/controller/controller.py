@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from strom.config import TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
+from strom.config import DYNAMIC_BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
 from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode, KafkaError
 from strom.metadata.controller_client import TopicResult
@@ -36,11 +36,6 @@ log = logging.getLogger(__name__)
 
 PRODUCER_ID_BLOCK = 1000
 MAX_PARTITIONS_PER_REQUEST = 100_000
-# Broker settings that may change at runtime (Kafka's DynamicLogConfig and friends): the broker-level
-# defaults of topic configs, plus connection limits.
-DYNAMIC_BROKER_CONFIGS = frozenset(
-    {syn for definition in TOPIC_CONFIGS.values() for syn in (definition.synonyms or ())}
-    | {"max.connections", "max.connections.per.ip", "log.retention.check.interval.ms"})
 
 # Called with each committed batch: its records and the offset of the last one.
 CommitListener = Callable[[Sequence[MetadataRecord], int], None]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from strom.config import BrokerConfig, validate_topic_configs
+from strom.config import DYNAMIC_BROKER_CONFIGS, BrokerConfig, validate_topic_configs
 from strom.metadata.records import (
     BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, RemoveTopicRecord,
     TopicRecord,
@@ -79,8 +79,12 @@ class MetadataImage:
         return self.topics.get(name)
 
     def dynamic_broker_configs(self, node_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
-        """(node ``node_id``'s, cluster-wide) dynamic broker overrides; the node's win."""
-        return self.broker_configs.get(str(node_id), _EMPTY), self.broker_configs.get("", _EMPTY)
+        """(node ``node_id``'s, cluster-wide) dynamic broker overrides; the node's win. Settings that are
+        not dynamic (``strom.config.DYNAMIC_BROKER_CONFIGS``) are left out, as Kafka ignores them when it
+        loads them: an older Strom may have stored one that is read-only now."""
+        node, cluster = self.broker_configs.get(str(node_id), _EMPTY), self.broker_configs.get("", _EMPTY)
+        return ({k: v for k, v in node.items() if k in DYNAMIC_BROKER_CONFIGS},
+                {k: v for k, v in cluster.items() if k in DYNAMIC_BROKER_CONFIGS})
 
     def effective_broker_config(self, static: BrokerConfig, node_id: int) -> BrokerConfig:
         """``static`` overlaid with the dynamic cluster-wide ("") then per-node overrides."""

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from strom.config import BrokerConfig
+from strom.config import BROKER_CONFIGS, BrokerConfig
 from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import MetadataLog
-from strom.errors import ErrorCode
+from strom.errors import ErrorCode, KafkaError
 from strom.metadata.cache import MetadataCache
+from strom.metadata.records import ConfigRecord
 from strom.protocol import codec
 from strom.protocol.codec import RequestHeader
 from strom.server.context import BrokerServices, RequestContext
@@ -33,9 +34,9 @@ DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER, DESCRIBE_
 class Node:
     """A controller and BrokerServices for node 1, and a ``call`` that goes through the codec."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, overrides: tuple[str, ...] = ()) -> None:
         clock = FakeClock()
-        config = BrokerConfig.load(overrides=["num.partitions=1"], env={})
+        config = BrokerConfig.load(overrides=["num.partitions=1", *overrides], env={})
         self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1)
         self.controller.load()
         self.metadata = MetadataCache(1, config)
@@ -127,6 +128,96 @@ def test_describe_broker(node: Node, version: int) -> None:
     assert {c["name"]: (c["value"], c["config_source"]) for c in default["configs"]} == {
         "log.retention.ms": ("5000", 3)}
     assert other["error_code"] == garbage["error_code"] == ErrorCode.INVALID_REQUEST
+
+
+def synonyms_of(config: dict[str, Any]) -> list[tuple[str, str | None, int]]:
+    return [(s["name"], s["value"], s["source"]) for s in config["synonyms"]]
+
+
+@pytest.mark.parametrize("version", versions(DESCRIBE_CONFIGS))
+def test_describe_broker_sources_and_synonyms_as_kafka_lists_them(tmp_path: Path, version: int) -> None:
+    """Synonyms level by level (this node's dynamic, cluster dynamic, start-up, table default), each
+    level in synonym order, leading entries of other names dropped; the source is the first one's."""
+    node = Node(tmp_path, ("log.retention.hours=24", "log.retention.minutes=90",
+                           "advertised.listeners=PLAINTEXT://127.0.0.1:19092"))
+    asyncio.run(node.controller.alter_broker_configs("", {"log.retention.ms": "5000"}, replace=False))
+    asyncio.run(node.controller.alter_broker_configs("1", {"log.retention.ms": "6000"}, replace=False))
+    node.create_topic("t", configs={"retention.ms": "1000"})
+    mine, default, topic = describe(node, version, [(BROKER, "1", None), (BROKER, "", None), (TOPIC, "t", None)],
+                                    include_synonyms=True)
+    cfg = configs_of(mine)
+    assert synonyms_of(cfg["log.retention.ms"]) == [
+        ("log.retention.ms", "6000", 2), ("log.retention.ms", "5000", 3), ("log.retention.minutes", "90", 4),
+        ("log.retention.hours", "24", 4), ("log.retention.hours", "168", 5)]
+    assert (cfg["log.retention.ms"]["value"], cfg["log.retention.ms"]["config_source"]) == ("6000", 2)
+    assert synonyms_of(cfg["log.retention.minutes"]) == [
+        ("log.retention.minutes", "90", 4), ("log.retention.hours", "24", 4), ("log.retention.hours", "168", 5)]
+    assert synonyms_of(cfg["log.retention.hours"]) == [("log.retention.hours", "24", 4),
+                                                       ("log.retention.hours", "168", 5)]
+    assert (cfg["log.retention.hours"]["value"], cfg["log.retention.hours"]["config_source"]) == ("24", 4)
+    listeners = cfg["advertised.listeners"]
+    assert (listeners["value"], listeners["config_source"], listeners["read_only"], listeners["is_sensitive"]) == (
+        "PLAINTEXT://127.0.0.1:19092", 4, True, False)
+    assert synonyms_of(listeners) == [("advertised.listeners", "PLAINTEXT://127.0.0.1:19092", 4)]
+    assert synonyms_of(cfg["num.partitions"]) == [("num.partitions", "1", 4), ("num.partitions", "1", 5)]
+    assert synonyms_of(cfg["log.segment.bytes"]) == [("log.segment.bytes", "1073741824", 5)]
+    for unset in ("log.roll.ms", "log.flush.interval.ms"):  # null default; the hours/scheduler default is dropped
+        assert (cfg[unset]["value"], cfg[unset]["config_source"], cfg[unset]["synonyms"]) == (None, 5, [])
+    assert synonyms_of(cfg["log.roll.hours"]) == [("log.roll.hours", "168", 5)]
+    # resource "": the cluster-wide dynamic defaults only, with only their cluster-wide synonyms
+    assert [(c["name"], c["value"], c["config_source"], c["read_only"], synonyms_of(c)) for c in default["configs"]] == [
+        ("log.retention.ms", "5000", 3, False, [("log.retention.ms", "5000", 3)])]
+    # a topic config: its override, then the synonyms of its first broker synonym
+    tcfg = configs_of(topic)
+    assert synonyms_of(tcfg["retention.ms"])[:3] == [
+        ("retention.ms", "1000", 1), ("log.retention.ms", "6000", 2), ("log.retention.ms", "5000", 3)]
+    assert synonyms_of(tcfg["cleanup.policy"]) == [("log.cleanup.policy", "delete", 5)]
+    assert (tcfg["segment.ms"]["value"], tcfg["segment.ms"]["config_source"], tcfg["segment.ms"]["synonyms"]) == (
+        "604800000", 5, [])
+    [plain] = describe(node, version, [(BROKER, "1", None)])
+    assert all(c["synonyms"] == [] for c in plain["configs"])
+
+
+def test_describe_topic_with_only_a_lower_synonym_set_is_default_as_in_kafka(tmp_path: Path) -> None:
+    """Kafka drops the leading synonyms not named like the first broker synonym: with only
+    log.retention.hours given, retention.ms is DEFAULT_CONFIG with no synonyms (its value still 1 day)."""
+    node = Node(tmp_path, ("log.retention.hours=24",))
+    node.create_topic("t")
+    [res] = describe(node, 4, [(TOPIC, "t", ["retention.ms"])], include_synonyms=True)
+    assert [(c["value"], c["config_source"], c["synonyms"]) for c in res["configs"]] == [("86400000", 5, [])]
+
+
+def test_read_only_is_what_alter_configs_refuses(node: Node) -> None:
+    """One source of truth: every broker config DescribeConfigs calls read-only is refused by
+    AlterConfigs for this node and for the cluster default, and every other one is accepted."""
+    [res] = describe(node, 4, [(BROKER, "1", list(BROKER_CONFIGS))])
+    assert {c["name"] for c in res["configs"]} == set(BROKER_CONFIGS)
+    for config in res["configs"]:
+        for target in ("1", ""):
+            change = {config["name"]: config["value"]}
+            try:
+                asyncio.run(node.controller.alter_broker_configs(target, change, replace=False, validate_only=True))
+                refused = False
+            except KafkaError as exc:
+                assert exc.code == ErrorCode.INVALID_CONFIG and "dynamically" in exc.message, exc
+                refused = True
+            assert refused == config["read_only"], config["name"]
+    read_only = {c["name"] for c in res["configs"] if c["read_only"]}
+    assert {"advertised.listeners", "listeners", "node.id", "process.roles", "log.dirs", "log.retention.hours",
+            "log.retention.check.interval.ms", "controller.quorum.voters"} <= read_only
+    assert not {"log.retention.ms", "max.connections", "max.connections.per.ip", "min.insync.replicas"} & read_only
+
+
+def test_stored_read_only_broker_config_is_ignored(node: Node) -> None:
+    """A read-only setting stored as dynamic (by an older Strom) neither shows nor takes effect,
+    as Kafka ignores non-dynamic settings when it loads dynamic configs."""
+    asyncio.run(node.controller._commit([ConfigRecord(BROKER, "", "log.retention.hours", "1")]))
+    node.create_topic("t")
+    topic, default, mine = describe(node, 4, [(TOPIC, "t", ["retention.ms"]), (BROKER, "", None),
+                                              (BROKER, "1", ["log.retention.hours"])])
+    assert topic["configs"][0]["value"] == "604800000"
+    assert default["configs"] == []
+    assert (mine["configs"][0]["value"], mine["configs"][0]["config_source"]) == ("168", 5)
 
 
 def test_describe_sensitive_values_are_null(node: Node) -> None:

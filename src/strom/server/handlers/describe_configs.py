@@ -3,22 +3,25 @@
 Behaviour:
 - TOPIC (2): every topic config with its effective value and source (see
   ``strom.server.topic_configs``).  An illegal name is INVALID_TOPIC_EXCEPTION,
-  a missing topic UNKNOWN_TOPIC_OR_PARTITION, per resource.
+  a missing topic UNKNOWN_TOPIC_OR_PARTITION, per resource.  read_only is false.
 - BROKER (4): name = this node's id describes every broker config with its
-  effective value; name "" describes the cluster-wide dynamic defaults only
-  (``kafka-configs --entity-default``), as Kafka does.  A non-numeric name or
-  another broker's id is INVALID_REQUEST (Kafka: "Unexpected broker id").
+  value and source (a setting given at start-up is STATIC_BROKER_CONFIG);
+  name "" describes the cluster-wide dynamic defaults only
+  (``kafka-configs --entity-default``), as Kafka does.  read_only is true for
+  every setting that cannot change at runtime (``strom.config.DYNAMIC_BROKER_CONFIGS``,
+  the set AlterConfigs accepts).  A non-numeric name or another broker's id is
+  INVALID_REQUEST (Kafka: "Unexpected broker id").
 - configuration_keys null or empty means every config, else only those named.
   Configs marked ``internal`` are listed only when named or set on the topic.
-- include_synonyms (v1+) fills synonyms, else they are empty; v3+
-  include_documentation fills documentation; config_type (v3+) is always set.  Sensitive
-  (password) values are null, in synonyms too.
+- include_synonyms (v1+) fills synonyms as Kafka 4 lists them (see
+  ``strom.server.topic_configs``), else they are empty; v3+ include_documentation
+  fills documentation; config_type (v3+) is always set.  Sensitive (password)
+  values are null, in synonyms too.
 - Versions: v1-v4 differ only in v3's documentation/config_type and v4's
   flexible encoding.  v0 is not served (Kafka 4 removed it).
 
 Not implemented: BROKER_LOGGER (8), CLIENT_METRICS (16) and GROUP (32)
-resources answer INVALID_REQUEST; no authorization (every config visible);
-read_only is false for every broker config.
+resources answer INVALID_REQUEST; no authorization (every config visible).
 """
 from __future__ import annotations
 
@@ -29,10 +32,7 @@ from strom.errors import ErrorCode, KafkaError
 from strom.metadata.names import validate_topic_name
 from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
 from strom.server.context import BrokerServices, RequestContext
-from strom.server.topic_configs import (
-    DYNAMIC_DEFAULT_BROKER_CONFIG, TOPIC_CONFIG, ConfigEntry, describe_broker_configs,
-    describe_topic_configs,
-)
+from strom.server.topic_configs import TOPIC_CONFIG, ConfigEntry, describe_broker_configs, describe_topic_configs
 
 API_KEY = 32
 VERSIONS = (1, 4)
@@ -45,24 +45,9 @@ def _render(entry: ConfigEntry, synonyms: bool, docs: bool) -> dict[str, Any]:
                            "is_sensitive": sensitive, "synonyms": [], "config_type": entry.config_type,
                            "documentation": None}
     if synonyms:
-        chain = entry.synonyms or [(entry.name, entry.value, entry.source)]  # Kafka lists at least the config
-        out["synonyms"] = [{"name": n, "value": None if sensitive else v, "source": s} for n, v, s in chain]
+        out["synonyms"] = [{"name": n, "value": None if sensitive else v, "source": s} for n, v, s in entry.synonyms]
     if docs:
         out["documentation"] = entry.documentation
-    return out
-
-
-def _cluster_default_entries(broker: BrokerServices) -> list[ConfigEntry]:
-    """The dynamic cluster-wide broker defaults (resource name "")."""
-    known = {e.name: e for e in describe_broker_configs(broker)}
-    out = []
-    for name, value in sorted(broker.metadata.image.broker_configs.get("", {}).items()):
-        base = known.get(name)
-        out.append(ConfigEntry(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG,
-                               is_sensitive=base.is_sensitive if base else False,
-                               synonyms=[(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG)],
-                               config_type=base.config_type if base else 0,
-                               documentation=base.documentation if base else None))
     return out
 
 
@@ -75,7 +60,7 @@ def _entries(broker: BrokerServices, resource_type: int, name: str) -> list[Conf
         return describe_topic_configs(broker, name)
     if resource_type == BROKER_RESOURCE:
         if name == "":
-            return _cluster_default_entries(broker)
+            return describe_broker_configs(broker, cluster_default=True)
         if not name.lstrip("-").isdigit():
             raise KafkaError(f"Broker id must be an integer, but it is: {name}", ErrorCode.INVALID_REQUEST)
         if int(name) != broker.node_id:

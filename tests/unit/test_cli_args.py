@@ -20,6 +20,12 @@ from strom.config import BrokerConfig, Listener
 from ._futures import done
 
 
+@pytest.fixture(autouse=True)
+def no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes stand in for the broker: skip main()'s TCP probe of the bootstrap addresses."""
+    monkeypatch.setattr(_common, "check_reachable", lambda bootstrap: None)
+
+
 def parse(*argv: str) -> Any:
     return build_parser().parse_args(list(argv))
 
@@ -375,7 +381,7 @@ def test_topic_describe_all_json(admin: FakeAdmin, capsys: pytest.CaptureFixture
 
 def test_topic_describe_unknown_topic(admin: FakeAdmin, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topic", "describe", "--topic", "nope"]) == 1
-    assert capsys.readouterr().err == "Error: UNKNOWN_TOPIC_OR_PARTITION: Topic nope not found\n"
+    assert capsys.readouterr().err == "Error: UNKNOWN_TOPIC_OR_PARTITION: Topic 'nope' does not exist.\n"
 
 
 def test_topic_errors_print_kafka_name_and_exit_1(admin: FakeAdmin, capsys: pytest.CaptureFixture[str]) -> None:

@@ -148,7 +148,7 @@ def resolve_entity(args: argparse.Namespace) -> Entity:
     kinds = {k for k, given in (("topics", args.topic), ("brokers", args.broker or args.broker_defaults)) if given}
     if args.entity_type:
         kinds.add(args.entity_type)
-    if args.entity_default:
+    if args.entity_default and not kinds:
         kinds.add("brokers")
     if len(kinds) != 1:
         raise CliError("give one entity: --entity-type topics|brokers (or --topic, --broker, --broker-defaults)"

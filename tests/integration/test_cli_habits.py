@@ -85,6 +85,17 @@ def test_a_broker_that_is_down_fails_in_seconds_naming_the_addresses(argv):
     assert "127.0.0.1:1 (connection refused)" in res.stderr and "127.0.0.1:9 (connection refused)" in res.stderr
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["topic", "alter", "--topic", "t"], "nothing to alter"),
+    (["consume", "--topic", "t", "--group", "g", "--partition", "0"], "--partition cannot be used with --group"),
+    (["config", "describe", "--entity-type", "topics", "--entity-default"], "brokers only"),
+    (["topic", "list", "--command-config", "/nonexistent/client.properties"], "cannot read"),
+], ids=lambda v: " ".join(v[:2]) if isinstance(v, list) else "")
+def test_a_usage_error_is_reported_before_the_broker_is_tried(argv, message):
+    res = strom(*argv, "--bootstrap-server", DOWN, timeout=20)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+
+
 def test_a_broker_that_accepts_but_does_not_answer_keeps_the_configured_timeout():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

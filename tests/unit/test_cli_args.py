@@ -673,14 +673,29 @@ def _parsers(parser: Any = None) -> Any:
 
 
 def test_every_parser_refuses_abbreviations_and_every_flag_has_help() -> None:
+    import argparse
+
     parsers = list(_parsers())
     assert {p.prog for p in parsers} >= {"strom topic create", "strom config alter", "strom perf produce",
                                          "strom serve", "strom group reset-offsets", "strom consume"}
     for parser in parsers:
         assert parser.allow_abbrev is False, parser.prog
         for action in parser._actions:
-            if action.option_strings:
-                assert action.help, f"{parser.prog} {action.option_strings[0]} has no help"
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help"
+
+
+def test_docs_cli_md_names_every_flag_and_kafka_verb_spelling() -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    missing = set()
+    for parser in _parsers():
+        flags = [o for a in parser._actions for o in a.option_strings if o not in ("-h", "--help")]
+        for flag in flags + list(getattr(parser, "verb_aliases", {})):
+            if not re.search(re.escape(flag) + r"(?![\w.-])", text):
+                missing.add(f"{parser.prog} {flag}")
+    assert not missing, f"docs/cli.md lacks: {sorted(missing)}"
 
 
 def test_abbreviations_are_usage_errors_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:

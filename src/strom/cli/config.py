@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     _entity_arguments(p)
     p.add_argument("--all", action="store_true", help="every config with its value and source, not only dynamic ones")
     add_format_argument(p)
-    p.set_defaults(func=run_describe)
+    p.set_defaults(func=run_describe, validate=resolve_entity)
 
     p = admin_verb(verbs, "alter", "set or remove configs of a topic, a broker or the broker defaults")
     _entity_arguments(p)
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
                    help="set configs; a value with commas goes in brackets: k=[a,b] (repeatable)")
     p.add_argument("--delete-config", type=parse_delete_config, action="extend", default=[], metavar="K[,K...]",
                    help="remove configs, back to the inherited value (repeatable)")
-    p.set_defaults(func=run_alter)
+    p.set_defaults(func=run_alter, validate=check_alter_args)
     add_verb_aliases(config)
 
 
@@ -312,13 +312,19 @@ def run_describe(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     return 0
 
 
-def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    out = out or sys.stdout
+def check_alter_args(args: argparse.Namespace) -> Entity:
+    """The entity to alter; usage errors (exit 2) for a missing entity or change."""
     entity = resolve_entity(args)
     if entity.name is None:
         raise CliError("alter needs one entity: --entity-name N or --entity-default", exit_code=2)
     if not args.add_config and not args.delete_config:
         raise CliError("nothing to alter: give --add-config or --delete-config", exit_code=2)
+    return entity
+
+
+def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
+    entity = check_alter_args(args)
     names = [k for k, _ in args.add_config] + list(args.delete_config)
     try:
         if entity.is_default:

@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
                    help="a kafka-console-consumer formatter property (repeatable): " + ", ".join(PROPERTIES))
     p.add_argument("--timeout-ms", type=positive_int, metavar="MS",
                    help="exit after MS milliseconds without a record")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, validate=check_args)
 
 
 @dataclass

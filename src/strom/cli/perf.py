@@ -93,7 +93,7 @@ def register(subparsers: Any) -> None:
                    help=f"give up on metadata and topic creation after this long (default {SETUP_TIMEOUT_MS})")
     add_format_argument(p)
     add_client_arguments(p, config_aliases=("--producer.config",), property_aliases=("--producer-property",))
-    p.set_defaults(func=run_produce)
+    p.set_defaults(func=run_produce, validate=check_produce_args)
 
     p = verbs.add_parser("consume", help="read N records from the beginning",
                          description="Read --messages records with a consumer group and report throughput.")
@@ -325,13 +325,18 @@ class ProgressWindow:
         self.since, self.sent, self.seen = now, sent, len(latencies)
 
 
+def check_produce_args(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) that argparse cannot see."""
+    if args.throughput == 0 or args.throughput < -1:
+        raise CliError("--throughput must be a positive rate or -1 (no limit)", exit_code=2)
+
+
 def run_produce(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from confluent_kafka import KafkaException, Producer  # noqa: PLC0415 - lazy: keeps `strom --help` fast
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415
 
     out = out or sys.stdout
-    if args.throughput == 0 or args.throughput < -1:
-        raise CliError("--throughput must be a positive rate or -1 (no limit)", exit_code=2)
+    check_produce_args(args)
     timeout_s = args.timeout_ms / 1000
     conf = producer_config(args)
     # An admin client is a producer to librdkafka, whose metadata lookups would auto-create the

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--delete-config", action="append", default=[], metavar="KEY",
                    help="remove a topic override, back to the broker default (repeatable)")
     p.add_argument("--if-exists", action="store_true", help="succeed if the topic does not exist")
-    p.set_defaults(func=run_alter)
+    p.set_defaults(func=run_alter, validate=check_alter_args)
     add_verb_aliases(topic)
 
 
@@ -278,6 +278,11 @@ def run_delete(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     return 0
 
 
+def check_alter_args(args: argparse.Namespace) -> None:
+    if args.partitions is None and not args.add_config and not args.delete_config:
+        raise CliError("nothing to alter: give --partitions, --add-config or --delete-config", exit_code=2)
+
+
 def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from confluent_kafka.admin import (  # noqa: PLC0415
         AlterConfigOpType,
@@ -288,8 +293,7 @@ def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     )
 
     out = out or sys.stdout
-    if args.partitions is None and not args.add_config and not args.delete_config:
-        raise CliError("nothing to alter: give --partitions, --add-config or --delete-config", exit_code=2)
+    check_alter_args(args)
     timeout_s = args.timeout_ms / 1000
     admin = _admin(args)
     ignore = ("UNKNOWN_TOPIC_OR_PARTITION",) if args.if_exists else ()

@@ -710,6 +710,16 @@ def test_abbreviations_are_usage_errors_with_a_suggestion(capsys: pytest.Capture
     assert "did you mean --key-separator?" in capsys.readouterr().err
 
 
+def test_a_misspelt_command_or_verb_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("topc", "list")
+    assert "invalid choice: 'topc'" in (err := capsys.readouterr().err) and "did you mean topic?" in err
+    with pytest.raises(SystemExit):
+        parse("topic", "descibe")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: strom topic") and "did you mean describe?" in err and "--describe" in err
+
+
 @pytest.mark.parametrize("argv", [
     ["topic", "--create", "--topic", "t"],
     ["topic", "--topic", "t", "--create"],

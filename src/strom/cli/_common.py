@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,8 +70,13 @@ class StromArgumentParser(argparse.ArgumentParser):
         return namespace, extras
 
     def error(self, message: str) -> NoReturn:
-        if "invalid choice" in message and self.verb_aliases:
-            message += f"; Kafka's spellings {', '.join(sorted(self.verb_aliases))} work too"
+        wrong = re.search(r"argument (?:COMMAND|VERB): invalid choice: '([^']*)'", message)
+        if wrong:
+            close = difflib.get_close_matches(wrong.group(1), list(self._verbs()), n=1)
+            if close:
+                message += f"; did you mean {close[0]}?"
+            if self.verb_aliases:
+                message += f" (Kafka's spellings {', '.join(sorted(self.verb_aliases))} work too)"
         super().error(message)
 
     def _verbs(self) -> dict[str, argparse.ArgumentParser]:

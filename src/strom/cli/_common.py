@@ -12,7 +12,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from strom.config import (
@@ -95,8 +95,9 @@ class StromArgumentParser(argparse.ArgumentParser):
         while i < len(args):
             token = args[i]
             if token in self.verb_aliases or (token in verbs and not token.startswith("-")):
-                verb = self.verb_aliases.get(token, token)
-                return [verb, *args[:i], *args[i + 1:]] if (i, verb) != (0, token) else args
+                if i == 0 and token in verbs:
+                    return args  # already first
+                return [self.verb_aliases.get(token, token), *args[:i], *args[i + 1:]]
             if token == "--" or not token.startswith("-"):
                 return args
             i += 2 if token in takes_value else 1
@@ -158,6 +159,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def property_type(known: Mapping[str, type], tool: str) -> Callable[[str], tuple[str, str]]:
+    """argparse type for a Kafka console tool's ``--property NAME=VALUE``: NAME must be one of
+    ``known`` (name -> bool or str) and a bool takes ``true``/``false`` (any case)."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, value = key_value(text)
+        kind = known.get(name)
+        if kind is None:
+            raise argparse.ArgumentTypeError(f"unknown property '{name}'; the {tool}'s properties this command "
+                                             f"honours are {', '.join(known)}")
+        if kind is bool and value.strip().lower() not in ("true", "false"):
+            raise argparse.ArgumentTypeError(f"{name} takes true or false, not '{value}'")
+        return name, value
+
+    return parse
+
+
+def is_true(value: str) -> bool:
+    """Kafka's reading of a boolean property: "true" in any case, anything else is false."""
+    return value.strip().lower() == "true"
+
+
 def unescape_separator(text: str) -> str:
     """Let ``--key-separator '\\t'`` mean a tab, as shells make a literal tab awkward."""
     return text.encode("latin-1", "backslashreplace").decode("unicode_escape") if "\\" in text else text
@@ -202,7 +225,7 @@ def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
     for item in filter(None, (s.strip() for s in bootstrap.split(","))):
         item = item.split("://", 1)[-1]
         host, sep, port = item.rpartition(":")
-        if item.startswith("[") and item.endswith("]") or (not sep and "[" not in item):
+        if (item.startswith("[") and item.endswith("]")) or (not sep and "[" not in item):
             host, port = item, "9092"  # no port
         elif not sep or not port.isdigit() or ("[" in host) != host.endswith("]"):
             raise CliError(f"bad bootstrap server '{item}': expected HOST:PORT", exit_code=2)
@@ -254,6 +277,14 @@ def client_config(args: argparse.Namespace, base: Mapping[str, Any] | None = Non
 
 
 # ---------------------------------------------------------------------------- errors
+def error_code_name(code: int) -> str:
+    """Apache Kafka's name for a broker error code (``UNKNOWN_ERROR_<code>`` for one it does not know)."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"UNKNOWN_ERROR_{code}"
+
+
 def kafka_error_name(error: Any) -> str:
     """Kafka's name for a confluent_kafka KafkaError: broker codes by Apache Kafka's name
     (UNKNOWN_TOPIC_OR_PARTITION), librdkafka's local errors by theirs (_TRANSPORT)."""

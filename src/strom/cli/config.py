@@ -27,6 +27,7 @@ from strom.cli._common import (
     add_verb_aliases,
     admin_verb,
     client_config,
+    error_code_name,
     from_kafka,
     with_config_suggestion,
 )
@@ -290,9 +291,7 @@ def describe_default(args: argparse.Namespace) -> list[ConfigRow]:
 
 def _check(code: int, message: str | None, what: str) -> None:
     if code:
-        from strom.cli.group import _code_name  # noqa: PLC0415
-
-        raise CliError(message or what, name=_code_name(code))
+        raise CliError(message or what, name=error_code_name(code))
 
 
 # ---------------------------------------------------------------------------- commands

@@ -21,9 +21,10 @@ from strom.cli._common import (
     add_client_arguments,
     client_config,
     from_kafka,
-    key_value,
+    is_true,
     non_negative_int,
     positive_int,
+    property_type,
     unescape_separator,
 )
 
@@ -53,7 +54,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--key-separator", type=unescape_separator, metavar="SEP",
                    help="separator between printed fields (default tab); implies --print-key")
     p.add_argument("--print-headers", action="store_true", help="print headers as KEY:VALUE,... (or NO_HEADERS)")
-    p.add_argument("--property", type=formatter_property, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--property", type=property_type(PROPERTIES, "console consumer"), action="append", default=[],
+                   metavar="NAME=VALUE",
                    help="a kafka-console-consumer formatter property (repeatable): " + ", ".join(PROPERTIES))
     p.add_argument("--timeout-ms", type=positive_int, metavar="MS",
                    help="exit after MS milliseconds without a record")
@@ -83,18 +85,6 @@ class Formatter:
                              null_literal=self.null_literal) + self.line_separator
 
 
-def formatter_property(text: str) -> tuple[str, str]:
-    """argparse type for ``--property NAME=VALUE``: a name in PROPERTIES, true/false for a switch."""
-    name, value = key_value(text)
-    kind = PROPERTIES.get(name)
-    if kind is None:
-        raise argparse.ArgumentTypeError(f"unknown property '{name}'; the console consumer's properties "
-                                         f"this command honours are {', '.join(PROPERTIES)}")
-    if kind is bool and value.strip().lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"{name} takes true or false, not '{value}'")
-    return name, value
-
-
 def formatter(args: argparse.Namespace) -> Formatter:
     """The Formatter of the flags, then the ``--property`` settings (checked by formatter_property)."""
     f = Formatter(print_timestamp=args.print_timestamp, print_partition=args.print_partition,
@@ -104,7 +94,7 @@ def formatter(args: argparse.Namespace) -> Formatter:
         f.key_separator = args.key_separator.encode()
     for name, value in args.property:
         if PROPERTIES[name] is bool:
-            setattr(f, name.replace(".", "_"), value.strip().lower() == "true")
+            setattr(f, name.replace(".", "_"), is_true(value))
         else:
             setattr(f, name.replace(".", "_"), unescape_separator(value).encode())
     return f

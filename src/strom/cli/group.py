@@ -40,6 +40,7 @@ from strom.cli._common import (
     add_verb_aliases,
     admin_verb,
     bootstrap_addresses,
+    error_code_name,
     client_config,
     from_kafka,
     non_negative_int,
@@ -677,19 +678,12 @@ def run_delete_offsets(args: argparse.Namespace, out: IO[str] | None = None) -> 
     results = client.delete_offsets(args.group, partitions)
     rows = sorted(results.items())
     if args.format == "json":
-        print(json.dumps([{"topic": t, "partition": p, "error": None if code == 0 else _code_name(code)}
+        print(json.dumps([{"topic": t, "partition": p, "error": None if code == 0 else error_code_name(code)}
                           for (t, p), code in rows], indent=2), file=out)
     else:
-        print(render_table(DELETE_OFFSETS_HEADERS, [(t, p, "Successful" if code == 0 else f"Error: {_code_name(code)}")
+        print(render_table(DELETE_OFFSETS_HEADERS, [(t, p, "Successful" if code == 0 else f"Error: {error_code_name(code)}")
                                                     for (t, p), code in rows]), file=out)
     return 1 if any(code != 0 for _, code in rows) else 0
-
-
-def _code_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return f"UNKNOWN_ERROR_{code}"
 
 
 def wire_client(conf: Mapping[str, Any], timeout_s: float) -> WireClient:
@@ -728,7 +722,7 @@ class WireClient:
                 last = retry.error
                 continue
             if response.error_code not in (0, ErrorCode.UNSUPPORTED_VERSION):
-                raise CliError("ApiVersions failed", name=_code_name(response.error_code))
+                raise CliError("ApiVersions failed", name=error_code_name(response.error_code))
             return {k.api_key for k in response.api_keys}
         raise last or CliError("no bootstrap server answered", name="_TRANSPORT")
 
@@ -756,11 +750,11 @@ class WireClient:
                 response = self._call(self._find_coordinator(group), API_OFFSET_DELETE, 0, request)
                 error = response.error_code
                 if error in _RETRY_COORDINATOR:
-                    raise _Retry(CliError(f"coordinator for group '{group}' not ready", name=_code_name(error)))
+                    raise _Retry(CliError(f"coordinator for group '{group}' not ready", name=error_code_name(error)))
                 if error == ErrorCode.GROUP_ID_NOT_FOUND:
                     raise not_found(group)
                 if error != 0:
-                    raise CliError(f"could not delete offsets of group '{group}'", name=_code_name(error))
+                    raise CliError(f"could not delete offsets of group '{group}'", name=error_code_name(error))
                 return {(t.name, p.partition_index): int(p.error_code) for t in response.topics for p in t.partitions}
             except _Retry as retry:
                 last = retry.error
@@ -778,9 +772,9 @@ class WireClient:
                 continue
             error, message = response.error_code, response.error_message
             if error in _RETRY_COORDINATOR:
-                raise _Retry(CliError(message or f"no coordinator for group '{group}' yet", name=_code_name(error)))
+                raise _Retry(CliError(message or f"no coordinator for group '{group}' yet", name=error_code_name(error)))
             if error != 0:
-                raise CliError(message or "FindCoordinator failed", name=_code_name(error))
+                raise CliError(message or "FindCoordinator failed", name=error_code_name(error))
             return response.host, response.port
         raise _Retry(last or CliError("no bootstrap server answered", name="_TRANSPORT"))
 

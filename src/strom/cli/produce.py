@@ -22,11 +22,12 @@ from strom.cli._common import (
     client_config,
     from_kafka,
     is_terminal,
-    key_value,
+    is_true,
     non_negative_int,
     positive_int,
     print_error,
     progress,
+    property_type,
     unescape_separator,
 )
 
@@ -50,24 +51,13 @@ def register(subparsers: Any) -> None:
                    help="acks required from the broker (default all)")
     p.add_argument("--compression", "--compression-codec", dest="compression", choices=COMPRESSION,
                    default="none", help="compression codec (default none)")
-    p.add_argument("--property", type=reader_property, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--property", type=property_type(PROPERTIES, "console producer"), action="append", default=[],
+                   metavar="NAME=VALUE",
                    help="a kafka-console-producer reader property (repeatable): " + ", ".join(PROPERTIES))
     p.add_argument("--partition", type=non_negative_int, help="write every record to this partition")
     p.add_argument("--delivery-timeout-ms", type=positive_int, default=120000, metavar="MS",
                    help="give up on a record after this long (default 120000, Kafka's delivery.timeout.ms)")
     p.set_defaults(func=run)
-
-
-def reader_property(text: str) -> tuple[str, str]:
-    """argparse type for ``--property NAME=VALUE``: a name in PROPERTIES, true/false for a switch."""
-    name, value = key_value(text)
-    kind = PROPERTIES.get(name)
-    if kind is None:
-        raise argparse.ArgumentTypeError(f"unknown property '{name}'; the console producer's properties "
-                                         f"this command honours are {', '.join(PROPERTIES)}")
-    if kind is bool and value.strip().lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"{name} takes true or false, not '{value}'")
-    return name, value
 
 
 @dataclass
@@ -83,7 +73,7 @@ def line_format(args: argparse.Namespace) -> LineFormat:
     """``--key-separator`` parses keys; so does ``--property parse.key=true`` (separator
     ``key.separator``, else ``--key-separator``, else a tab, Kafka's default)."""
     props = dict(args.property)
-    parse_key = props.get("parse.key", "false").strip().lower() == "true"
+    parse_key = is_true(props.get("parse.key", "false"))
     separator = args.key_separator
     if "key.separator" in props:
         separator = unescape_separator(props["key.separator"])
@@ -93,7 +83,7 @@ def line_format(args: argparse.Namespace) -> LineFormat:
         separator = None
     marker = props.get("null.marker")
     return LineFormat(separator.encode() if separator is not None else None,
-                      props.get("ignore.error", "false").strip().lower() == "true",
+                      is_true(props.get("ignore.error", "false")),
                       unescape_separator(marker).encode() if marker is not None else None)
 
 

@@ -123,6 +123,8 @@ def add_verb_aliases(noun: argparse.ArgumentParser) -> None:
         clash = [p.prog for p in verbs.values() if flag in p._option_string_actions]
         assert not clash, f"{flag} is a flag of {clash}, it cannot also name a verb"
         noun.verb_aliases[flag] = name
+    noun.epilog = (f"Kafka's spellings work too, anywhere on the line ({', '.join(noun.verb_aliases)}), and flags "
+                   f"may come before the verb: '{noun.prog} --bootstrap-server HOST:PORT {next(iter(verbs))} ...'.")
 
 
 # ---------------------------------------------------------------------------- argument types

@@ -20,6 +20,15 @@ from strom.config import BrokerConfig, Listener
 from ._futures import done
 
 
+check_reachable = _common.check_reachable  # the real one, for its own test
+
+
+@pytest.fixture(autouse=True)
+def no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes stand in for the broker: skip main()'s TCP probe of the bootstrap addresses."""
+    monkeypatch.setattr(_common, "check_reachable", lambda bootstrap: None)
+
+
 def parse(*argv: str) -> Any:
     return build_parser().parse_args(list(argv))
 
@@ -375,7 +384,7 @@ def test_topic_describe_all_json(admin: FakeAdmin, capsys: pytest.CaptureFixture
 
 def test_topic_describe_unknown_topic(admin: FakeAdmin, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topic", "describe", "--topic", "nope"]) == 1
-    assert capsys.readouterr().err == "Error: UNKNOWN_TOPIC_OR_PARTITION: Topic nope not found\n"
+    assert capsys.readouterr().err == "Error: UNKNOWN_TOPIC_OR_PARTITION: Topic 'nope' does not exist.\n"
 
 
 def test_topic_errors_print_kafka_name_and_exit_1(admin: FakeAdmin, capsys: pytest.CaptureFixture[str]) -> None:
@@ -649,3 +658,150 @@ def test_consume_unknown_topic_or_partition(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(confluent_kafka, "Consumer", lambda conf: FakeConsumer(1, []))
     assert main(["consume", "--topic", "t", "--partition", "5", "--timeout-ms", "10"]) == 1
     assert "has no partition 5" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- every parser
+def _parsers(parser: Any = None) -> Any:
+    import argparse
+
+    parser = parser or build_parser()
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _parsers(sub)
+
+
+def test_every_parser_refuses_abbreviations_and_every_flag_has_help() -> None:
+    import argparse
+
+    parsers = list(_parsers())
+    assert {p.prog for p in parsers} >= {"strom topic create", "strom config alter", "strom perf produce",
+                                         "strom serve", "strom group reset-offsets", "strom consume"}
+    for parser in parsers:
+        assert parser.allow_abbrev is False, parser.prog
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help"
+
+
+def test_docs_cli_md_names_every_flag_and_kafka_verb_spelling() -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    missing = set()
+    for parser in _parsers():
+        flags = [o for a in parser._actions for o in a.option_strings if o not in ("-h", "--help")]
+        for flag in flags + list(getattr(parser, "verb_aliases", {})):
+            if not re.search(re.escape(flag) + r"(?![\w.-])", text):
+                missing.add(f"{parser.prog} {flag}")
+    assert not missing, f"docs/cli.md lacks: {sorted(missing)}"
+
+
+def test_abbreviations_are_usage_errors_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse("topic", "create", "--topic", "t", "--partition", "3")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: strom topic create")
+    assert "strom topic create: error: unrecognized arguments: --partition 3; did you mean --partitions?" in err
+    with pytest.raises(SystemExit):
+        parse("produce", "--topic", "t", "--key-sep", ":")
+    assert "did you mean --key-separator?" in capsys.readouterr().err
+
+
+def test_a_misspelt_command_or_verb_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("topc", "list")
+    assert "invalid choice: 'topc'" in (err := capsys.readouterr().err) and "did you mean topic?" in err
+    with pytest.raises(SystemExit):
+        parse("topic", "descibe")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: strom topic") and "did you mean describe?" in err and "--describe" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["topic", "--create", "--topic", "t"],
+    ["topic", "--topic", "t", "--create"],
+    ["topic", "--bootstrap-server", "b:1", "create", "--topic", "t"],
+    ["topic", "-X", "a=b", "--bootstrap-server", "b:1", "--create", "--topic", "t"],
+])
+def test_verbs_anywhere_and_in_kafkas_spelling(argv: list[str]) -> None:
+    args = parse(*argv)
+    assert (args.verb, args.topic, args.func) == ("create", "t", topic.run_create)
+
+
+def test_flags_before_the_verb_keep_their_values() -> None:
+    args = parse("topic", "--bootstrap-server", "list", "--format", "json", "describe", "--topic", "x")
+    assert (args.verb, args.bootstrap_server, args.format, args.topic) == ("describe", "list", "json", ["x"])
+    args = parse("group", "--bootstrap-server", "b:1", "--describe", "--group", "g", "--members")
+    assert (args.verb, args.bootstrap_server, args.group, args.view) == ("describe", "b:1", ["g"], "members")
+    assert parse("config", "--describe", "--entity-type", "brokers", "--entity-default").verb == "describe"
+
+
+@pytest.mark.parametrize(("text", "addresses"), [
+    ("localhost:9092", [("localhost", 9092)]),
+    ("a:1, b:2", [("a", 1), ("b", 2)]),
+    ("PLAINTEXT://h:3", [("h", 3)]),
+    ("[::1]:9093,[::1]", [("::1", 9093), ("::1", 9092)]),
+    ("host", [("host", 9092)]),
+])
+def test_bootstrap_addresses(text: str, addresses: list[tuple[str, int]]) -> None:
+    assert _common.bootstrap_addresses(text) == addresses
+
+
+def test_check_reachable_names_every_refusing_address() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that was bound and is now closed refuses connections
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(_common.CliError) as info:
+        check_reachable(f"127.0.0.1:{port},no-such-host.invalid:9092")
+    assert info.value.name == "_TRANSPORT"
+    assert f"127.0.0.1:{port} (connection refused)" in info.value.message
+    assert "no-such-host.invalid:9092 (cannot resolve host" in info.value.message
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        check_reachable(f"127.0.0.1:{port},127.0.0.1:{listening.getsockname()[1]}")
+
+
+def test_cli_clients_use_client_id_strom_cli_and_producers_murmur2() -> None:
+    assert consume.consumer_config(parse("consume", "--topic", "t"))["client.id"] == "strom-cli"
+    conf = produce.producer_config(parse("produce", "--topic", "t"))
+    assert (conf["client.id"], conf["partitioner"]) == ("strom-cli", "murmur2_random")
+    from strom.cli import perf
+
+    assert perf.producer_config(parse("perf", "produce", "--topic", "t", "--num-records", "1",
+                                      "--record-size", "1"))["partitioner"] == "murmur2_random"
+    assert produce.producer_config(parse("produce", "--topic", "t", "-X", "partitioner=consistent"))[
+        "partitioner"] == "consistent"
+
+
+def test_producer_properties() -> None:
+    fmt = produce.line_format(parse("produce", "--topic", "t", "--property", "parse.key=true"))
+    assert (fmt.separator, fmt.ignore_error, fmt.null_marker) == (b"\t", False, None)
+    fmt = produce.line_format(parse("produce", "--topic", "t", "--property", "key.separator=:"))
+    assert fmt.separator is None  # Kafka: key.separator alone does not parse keys
+    fmt = produce.line_format(parse("produce", "--topic", "t", "--property", "parse.key=true", "--property",
+                                    "key.separator=::", "--property", "ignore.error=true"))
+    assert (fmt.separator, fmt.ignore_error) == (b"::", True)
+    assert produce.split_record(b"no key", b"::", 1, ignore_error=True) == (None, b"no key")
+
+
+def test_consumer_properties_and_headers() -> None:
+    fmt = consume.formatter(parse("consume", "--topic", "t", "--property", "print.timestamp=TRUE", "--property",
+                                  "print.headers=true", "--property", "print.value=false", "--property",
+                                  "print.key=true", "--property", "key.separator=\\t-"))
+    msg = FakeMessage(b"k", b"v", timestamp=(1, 5))
+    msg.headers = lambda: [("a", b"1"), ("b", None)]  # type: ignore[method-assign]
+    assert fmt.format(msg) == b"CreateTime:5\t-a:1,b:null\t-k\n"
+
+
+def test_kafka_topic_id() -> None:
+    from confluent_kafka import Uuid
+
+    uuid = Uuid(-1, 0x3E00000000000000)  # bytes ff..ff 3e 00..: '/' and '+' in standard base64
+    assert str(uuid) == "//////////8+AAAAAAAAAA"
+    assert topic.kafka_topic_id(uuid) == "__________8-AAAAAAAAAA"

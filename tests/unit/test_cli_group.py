@@ -35,9 +35,15 @@ from kafka.protocol.consumer.group import OffsetDeleteRequest, OffsetDeleteRespo
 from kafka.protocol.old.api_versions import ApiVersionsResponse_v0
 from kafka.protocol.old.find_coordinator import FindCoordinatorResponse_v1
 
-from strom.cli import group
+from strom.cli import _common, group
 from strom.cli._common import CliError
 from strom.client import wire
+
+
+@pytest.fixture(autouse=True)
+def no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes stand in for the broker: skip main()'s TCP probe of the bootstrap addresses."""
+    monkeypatch.setattr(_common, "check_reachable", lambda bootstrap: None)
 from strom.cli.main import build_parser, main
 
 from ._futures import done

@@ -4,13 +4,16 @@ Without ``--group`` the consumer assigns partitions itself (all partitions of th
 metadata, or ``--partition N``) at the chosen start offset, so no consumer group, coordinator or
 committed offset is involved. With ``--group`` it subscribes and commits like Kafka's tool.
 Output per record, in Kafka's DefaultMessageFormatter order: [timestamp] [partition] [offset]
-[key] value, fields joined by the key separator (tab by default), ``null`` for a null key/value.
+[headers] [key] [value], fields joined by the key separator (tab by default), ``null`` for a null
+key/value, then the line separator. Kafka's ``--property NAME=VALUE`` formatter properties
+(``PROPERTIES``) set the same switches as the ``--print-*`` flags; any other property is refused.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from typing import IO, Any
 
 from strom.cli._common import (
@@ -18,12 +21,18 @@ from strom.cli._common import (
     add_client_arguments,
     client_config,
     from_kafka,
+    is_true,
     non_negative_int,
     positive_int,
+    property_type,
     unescape_separator,
 )
 
 METADATA_TIMEOUT_S = 30.0
+# kafka-console-consumer's DefaultMessageFormatter properties this command honours: name -> kind
+PROPERTIES = {"print.timestamp": bool, "print.partition": bool, "print.offset": bool, "print.headers": bool,
+              "print.key": bool, "print.value": bool, "key.separator": str, "line.separator": str,
+              "headers.separator": str, "null.literal": str}
 ASSIGN_GROUP_ID = "strom-console-consumer"  # librdkafka needs one; never used for commits when assigning
 
 
@@ -44,9 +53,51 @@ def register(subparsers: Any) -> None:
     p.add_argument("--print-timestamp", action="store_true", help="print CreateTime:MS or LogAppendTime:MS")
     p.add_argument("--key-separator", type=unescape_separator, metavar="SEP",
                    help="separator between printed fields (default tab); implies --print-key")
+    p.add_argument("--print-headers", action="store_true", help="print headers as KEY:VALUE,... (or NO_HEADERS)")
+    p.add_argument("--property", type=property_type(PROPERTIES, "console consumer"), action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="a kafka-console-consumer formatter property (repeatable): " + ", ".join(PROPERTIES))
     p.add_argument("--timeout-ms", type=positive_int, metavar="MS",
                    help="exit after MS milliseconds without a record")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, validate=check_args)
+
+
+@dataclass
+class Formatter:
+    """What to print per record: the ``--print-*`` flags, then ``--property`` settings."""
+
+    print_timestamp: bool = False
+    print_partition: bool = False
+    print_offset: bool = False
+    print_headers: bool = False
+    print_key: bool = False
+    print_value: bool = True
+    key_separator: bytes = b"\t"
+    line_separator: bytes = b"\n"
+    headers_separator: bytes = b","
+    null_literal: bytes = b"null"
+
+    def format(self, msg: Any) -> bytes:
+        return format_record(msg, print_key=self.print_key, separator=self.key_separator,
+                             print_partition=self.print_partition, print_offset=self.print_offset,
+                             print_timestamp=self.print_timestamp, print_headers=self.print_headers,
+                             print_value=self.print_value, headers_separator=self.headers_separator,
+                             null_literal=self.null_literal) + self.line_separator
+
+
+def formatter(args: argparse.Namespace) -> Formatter:
+    """The Formatter of the flags, then the ``--property`` settings (checked by formatter_property)."""
+    f = Formatter(print_timestamp=args.print_timestamp, print_partition=args.print_partition,
+                  print_offset=args.print_offset, print_headers=args.print_headers,
+                  print_key=args.print_key or args.key_separator is not None)
+    if args.key_separator is not None:
+        f.key_separator = args.key_separator.encode()
+    for name, value in args.property:
+        if PROPERTIES[name] is bool:
+            setattr(f, name.replace(".", "_"), is_true(value))
+        else:
+            setattr(f, name.replace(".", "_"), unescape_separator(value).encode())
+    return f
 
 
 def parse_offset(text: str) -> int | str:
@@ -85,8 +136,9 @@ _TIMESTAMP_TYPES = {1: "CreateTime", 2: "LogAppendTime"}
 
 
 def format_record(msg: Any, *, print_key: bool, separator: bytes, print_partition: bool = False,
-                  print_offset: bool = False, print_timestamp: bool = False) -> bytes:
-    """One output line (without the newline) for a confluent_kafka Message-like object."""
+                  print_offset: bool = False, print_timestamp: bool = False, print_headers: bool = False,
+                  print_value: bool = True, headers_separator: bytes = b",", null_literal: bytes = b"null") -> bytes:
+    """One output line (without the line separator) for a confluent_kafka Message-like object."""
     fields: list[bytes] = []
     if print_timestamp:
         kind, ms = msg.timestamp()
@@ -96,11 +148,17 @@ def format_record(msg: Any, *, print_key: bool, separator: bytes, print_partitio
         fields.append(f"Partition:{msg.partition()}".encode())
     if print_offset:
         fields.append(f"Offset:{msg.offset()}".encode())
+    if print_headers:
+        headers = msg.headers() or []
+        fields.append(headers_separator.join(
+            k.encode() + b":" + (null_literal if v is None else v if isinstance(v, bytes) else str(v).encode())
+            for k, v in headers) if headers else b"NO_HEADERS")
     if print_key:
         key = msg.key()
-        fields.append(b"null" if key is None else key)
-    value = msg.value()
-    fields.append(b"null" if value is None else value)
+        fields.append(null_literal if key is None else key)
+    if print_value:
+        value = msg.value()
+        fields.append(null_literal if value is None else value)
     return separator.join(fields)
 
 
@@ -120,8 +178,7 @@ def run(args: argparse.Namespace, stdout: IO[bytes] | None = None, stderr: IO[st
     check_args(args)
     out = stdout if stdout is not None else sys.stdout.buffer
     err = stderr if stderr is not None else sys.stderr
-    print_key = args.print_key or args.key_separator is not None
-    separator = (args.key_separator if args.key_separator is not None else "\t").encode()
+    fmt = formatter(args)
     try:
         consumer = Consumer(consumer_config(args))
     except KafkaException as exc:
@@ -162,9 +219,7 @@ def run(args: argparse.Namespace, stdout: IO[bytes] | None = None, stderr: IO[st
                     if error.fatal() or not error.retriable():
                         raise cli_error
                     continue
-                out.write(format_record(msg, print_key=print_key, separator=separator,
-                                        print_partition=args.print_partition, print_offset=args.print_offset,
-                                        print_timestamp=args.print_timestamp) + b"\n")
+                out.write(fmt.format(msg))
                 count += 1
             if messages:
                 out.flush()

@@ -34,8 +34,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from strom.cli._common import (
+    CLIENT_ID,
     CliError,
+    add_format_argument,
+    add_verb_aliases,
     admin_verb,
+    bootstrap_addresses,
+    error_code_name,
     client_config,
     from_kafka,
     non_negative_int,
@@ -82,7 +87,7 @@ def register(subparsers: Any) -> None:
                         "Dead (repeatable)")
     p.add_argument("--type", choices=("classic", "consumer"), action="append", default=[], dest="group_type",
                    help="only groups of this protocol type (repeatable)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_list)
 
     p = verb("describe", "show a group's committed offsets and lag, its members, or its state")
@@ -95,7 +100,7 @@ def register(subparsers: Any) -> None:
     view.add_argument("--members", dest="view", action="store_const", const="members", help="members")
     view.add_argument("--state", dest="view", action="store_const", const="state",
                       help="coordinator, assignment strategy, state and member count")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_describe, view="offsets")
 
     p = verb("delete", "delete groups (only groups without members)")
@@ -118,15 +123,16 @@ def register(subparsers: Any) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="only print the new offsets (the default)")
     mode.add_argument("--execute", action="store_true", help="commit the new offsets")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_reset_offsets)
 
     p = verb("delete-offsets", "delete a group's committed offsets for topics or partitions")
     p.add_argument("--group", required=True, help="group id")
     p.add_argument("--topic", required=True, type=parse_topic_partitions, action="append", metavar="TOPIC[:P,P...]",
                    help="topic, optionally with partitions (repeatable)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_delete_offsets)
+    add_verb_aliases(group)
 
 
 # ---------------------------------------------------------------------------- argument types
@@ -672,19 +678,12 @@ def run_delete_offsets(args: argparse.Namespace, out: IO[str] | None = None) -> 
     results = client.delete_offsets(args.group, partitions)
     rows = sorted(results.items())
     if args.format == "json":
-        print(json.dumps([{"topic": t, "partition": p, "error": None if code == 0 else _code_name(code)}
+        print(json.dumps([{"topic": t, "partition": p, "error": None if code == 0 else error_code_name(code)}
                           for (t, p), code in rows], indent=2), file=out)
     else:
-        print(render_table(DELETE_OFFSETS_HEADERS, [(t, p, "Successful" if code == 0 else f"Error: {_code_name(code)}")
+        print(render_table(DELETE_OFFSETS_HEADERS, [(t, p, "Successful" if code == 0 else f"Error: {error_code_name(code)}")
                                                     for (t, p), code in rows]), file=out)
     return 1 if any(code != 0 for _, code in rows) else 0
-
-
-def _code_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return f"UNKNOWN_ERROR_{code}"
 
 
 def wire_client(conf: Mapping[str, Any], timeout_s: float) -> WireClient:
@@ -692,20 +691,8 @@ def wire_client(conf: Mapping[str, Any], timeout_s: float) -> WireClient:
     protocol = str(conf.get("security.protocol", "plaintext")).lower()
     if protocol != "plaintext":
         raise CliError(f"this command speaks PLAINTEXT only, not security.protocol={protocol}", exit_code=2)
-    return WireClient(_addresses(str(conf["bootstrap.servers"])), str(conf.get("client.id", "strom")), timeout_s)
-
-
-def _addresses(bootstrap: str) -> list[tuple[str, int]]:
-    addresses = []
-    for item in filter(None, (s.strip() for s in bootstrap.split(","))):
-        item = item.split("://", 1)[-1]
-        host, sep, port = item.rpartition(":")
-        if not sep or not port.isdigit():
-            raise CliError(f"bad bootstrap server '{item}': expected HOST:PORT", exit_code=2)
-        addresses.append((host.strip("[]") or "localhost", int(port)))
-    if not addresses:
-        raise CliError("no bootstrap server given", exit_code=2)
-    return addresses
+    return WireClient(bootstrap_addresses(str(conf["bootstrap.servers"])), str(conf.get("client.id", CLIENT_ID)),
+                      timeout_s)
 
 
 API_FIND_COORDINATOR, API_API_VERSIONS, API_DELETE_GROUPS, API_OFFSET_DELETE = 10, 18, 42, 47
@@ -735,8 +722,18 @@ class WireClient:
                 last = retry.error
                 continue
             if response.error_code not in (0, ErrorCode.UNSUPPORTED_VERSION):
-                raise CliError("ApiVersions failed", name=_code_name(response.error_code))
+                raise CliError("ApiVersions failed", name=error_code_name(response.error_code))
             return {k.api_key for k in response.api_keys}
+        raise last or CliError("no bootstrap server answered", name="_TRANSPORT")
+
+    def any_broker(self, api_key: int, version: int, data: Mapping[str, Any]) -> Any:
+        """Send one request to the first bootstrap broker that answers; its response entity."""
+        last: CliError | None = None
+        for address in self.bootstrap:
+            try:
+                return self._call(address, api_key, version, data)
+            except _Retry as retry:
+                last = retry.error
         raise last or CliError("no bootstrap server answered", name="_TRANSPORT")
 
     def delete_offsets(self, group: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -753,11 +750,11 @@ class WireClient:
                 response = self._call(self._find_coordinator(group), API_OFFSET_DELETE, 0, request)
                 error = response.error_code
                 if error in _RETRY_COORDINATOR:
-                    raise _Retry(CliError(f"coordinator for group '{group}' not ready", name=_code_name(error)))
+                    raise _Retry(CliError(f"coordinator for group '{group}' not ready", name=error_code_name(error)))
                 if error == ErrorCode.GROUP_ID_NOT_FOUND:
                     raise not_found(group)
                 if error != 0:
-                    raise CliError(f"could not delete offsets of group '{group}'", name=_code_name(error))
+                    raise CliError(f"could not delete offsets of group '{group}'", name=error_code_name(error))
                 return {(t.name, p.partition_index): int(p.error_code) for t in response.topics for p in t.partitions}
             except _Retry as retry:
                 last = retry.error
@@ -775,9 +772,9 @@ class WireClient:
                 continue
             error, message = response.error_code, response.error_message
             if error in _RETRY_COORDINATOR:
-                raise _Retry(CliError(message or f"no coordinator for group '{group}' yet", name=_code_name(error)))
+                raise _Retry(CliError(message or f"no coordinator for group '{group}' yet", name=error_code_name(error)))
             if error != 0:
-                raise CliError(message or "FindCoordinator failed", name=_code_name(error))
+                raise CliError(message or "FindCoordinator failed", name=error_code_name(error))
             return response.host, response.port
         raise _Retry(last or CliError("no bootstrap server answered", name="_TRANSPORT"))
 

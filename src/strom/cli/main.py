@@ -1,9 +1,13 @@
 """The ``strom`` command: nouns and verbs (``strom serve``, ``strom topic create`` ...).
 
 Each noun lives in its own module with ``register(subparsers)``, which adds an argparse
-sub-parser whose ``func`` default runs it and returns the exit status. Exit statuses:
+sub-parser whose ``func`` default runs it and returns the exit status (and, optionally, a
+``validate`` default that raises the usage errors argparse cannot see, before any connection). Exit statuses:
 0 success, 1 a failure reported as ``Error: <KAFKA_ERROR_NAME>: <message>``, 2 a usage or
-configuration error, 130 interrupted.
+configuration error, 130 interrupted. Every parser is a ``StromArgumentParser`` (no
+abbreviations, "did you mean" for unknown flags, verbs anywhere and Kafka's ``--VERB``
+spellings). Before a command that talks to a broker runs, its bootstrap addresses are probed so
+that a broker that is down fails in seconds rather than after the client's time-out.
 """
 from __future__ import annotations
 
@@ -13,14 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from strom import __version__
-from strom.cli import consume, group, perf, produce, serve, storage, topic
-from strom.cli._common import CliError, print_error
+from strom.cli import _common, config, consume, group, perf, produce, serve, storage, topic
+from strom.cli._common import CliError, StromArgumentParser, bootstrap_servers, client_config, print_error
 
-COMMANDS = (serve, storage, topic, group, produce, consume, perf)
+COMMANDS = (serve, storage, topic, group, config, produce, consume, perf)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = StromArgumentParser(
         prog="strom",
         description="Strom, a Kafka-compatible commit log. Flags follow Apache Kafka's tools.",
         epilog="Run 'strom COMMAND --help' for a command's flags.")
@@ -39,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        validate = getattr(args, "validate", None)
+        if validate is not None:  # usage errors before any connection
+            validate(args)
+        if hasattr(args, "bootstrap_server"):  # the command talks to a broker
+            client_config(args)  # a bad --command-config file is a usage error too
+            _common.check_reachable(bootstrap_servers(args))
         return int(func(args) or 0)
     except CliError as exc:
         if exc.exit_code == 2 and exc.name is None:

@@ -45,6 +45,7 @@ from typing import IO, Any
 from strom.cli._common import (
     CliError,
     add_client_arguments,
+    add_format_argument,
     client_config,
     from_kafka,
     is_terminal,
@@ -52,7 +53,7 @@ from strom.cli._common import (
     positive_int,
     progress,
 )
-from strom.cli.produce import ACKS, COMPRESSION
+from strom.cli.produce import ACKS, COMPRESSION, PARTITIONER
 
 SAMPLE_EVERY = 64  # a power of two: ``i & (SAMPLE_EVERY - 1)`` selects the sampled records
 POOL_SIZE = 64  # payloads; a power of two for the same reason
@@ -90,9 +91,9 @@ def register(subparsers: Any) -> None:
                    help="give up on a record after this long (default 120000)")
     p.add_argument("--timeout-ms", type=positive_int, default=SETUP_TIMEOUT_MS, metavar="MS",
                    help=f"give up on metadata and topic creation after this long (default {SETUP_TIMEOUT_MS})")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     add_client_arguments(p, config_aliases=("--producer.config",), property_aliases=("--producer-property",))
-    p.set_defaults(func=run_produce)
+    p.set_defaults(func=run_produce, validate=check_produce_args)
 
     p = verbs.add_parser("consume", help="read N records from the beginning",
                          description="Read --messages records with a consumer group and report throughput.")
@@ -101,7 +102,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--group", help="consumer group (default: a fresh random group)")
     p.add_argument("--timeout-ms", type=positive_int, default=60000, metavar="MS",
                    help="fail after this long without a record (default 60000)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     add_client_arguments(p, config_aliases=("--consumer.config",), property_aliases=("--consumer-property",))
     p.set_defaults(func=run_consume)
 
@@ -255,6 +256,7 @@ def producer_config(args: argparse.Namespace) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 32768,  # 32 MiB of queued records, Kafka's buffer.memory
         "queue.buffering.max.messages": 1000000,
         "message.timeout.ms": args.delivery_timeout_ms,
+        "partitioner": PARTITIONER,
     }
     return client_config(args, base)
 
@@ -323,13 +325,18 @@ class ProgressWindow:
         self.since, self.sent, self.seen = now, sent, len(latencies)
 
 
+def check_produce_args(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) that argparse cannot see."""
+    if args.throughput == 0 or args.throughput < -1:
+        raise CliError("--throughput must be a positive rate or -1 (no limit)", exit_code=2)
+
+
 def run_produce(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from confluent_kafka import KafkaException, Producer  # noqa: PLC0415 - lazy: keeps `strom --help` fast
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415
 
     out = out or sys.stdout
-    if args.throughput == 0 or args.throughput < -1:
-        raise CliError("--throughput must be a positive rate or -1 (no limit)", exit_code=2)
+    check_produce_args(args)
     timeout_s = args.timeout_ms / 1000
     conf = producer_config(args)
     # An admin client is a producer to librdkafka, whose metadata lookups would auto-create the

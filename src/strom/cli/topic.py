@@ -7,7 +7,9 @@ Uses confluent_kafka's AdminClient. Flags and the ``--describe`` layout follow A
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import struct
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +17,14 @@ from typing import IO, Any
 
 from strom.cli._common import (
     CliError,
+    add_format_argument,
+    add_verb_aliases,
     admin_verb,
     client_config,
     from_kafka,
     key_value,
     positive_int,
+    with_config_suggestion,
 )
 
 _CONFIGS_UNSUPPORTED = frozenset(["_UNSUPPORTED_FEATURE", "UNSUPPORTED_VERSION"])
@@ -46,13 +51,13 @@ def register(subparsers: Any) -> None:
 
     p = verb("list", "list topic names")
     p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics (__*)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_list)
 
     p = verb("describe", "describe partitions, leaders, replicas and non-default settings")
     p.add_argument("--topic", action="append", default=[], help="topic name (repeatable; default: all)")
     p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics (__*)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_argument(p)
     p.set_defaults(func=run_describe)
 
     p = verb("delete", "delete a topic")
@@ -68,7 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--delete-config", action="append", default=[], metavar="KEY",
                    help="remove a topic override, back to the broker default (repeatable)")
     p.add_argument("--if-exists", action="store_true", help="succeed if the topic does not exist")
-    p.set_defaults(func=run_alter)
+    p.set_defaults(func=run_alter, validate=check_alter_args)
+    add_verb_aliases(topic)
 
 
 # ---------------------------------------------------------------------------- model and rendering
@@ -148,10 +154,17 @@ def _wait(futures: dict[Any, Any], timeout_s: float, *, ignore: Iterable[str] = 
             if error.name in set(ignore):
                 results[key] = SKIPPED
                 continue
+            if error.name == "UNKNOWN_TOPIC_OR_PARTITION" and isinstance(_topic_of(key), str):
+                raise CliError(f"Topic '{_topic_of(key)}' does not exist.", name=error.name) from None
             raise error from None
         except TimeoutError:
             raise CliError(f"no answer within {timeout_s:g} s", name="REQUEST_TIMED_OUT") from None
     return results
+
+
+def _topic_of(key: Any) -> Any:
+    """The topic a future's key names: a topic name, or a ConfigResource of a topic."""
+    return getattr(key, "name", key)
 
 
 def run_create(args: argparse.Namespace, out: IO[str] | None = None) -> int:
@@ -219,8 +232,17 @@ def fetch_topics(admin: Any, names: Sequence[str], timeout_s: float) -> list[Top
                      if _source(e) != ConfigSource.DEFAULT_CONFIG.value and not e.is_default}
         partitions = [PartitionInfo(p.id, p.leader.id if p.leader is not None else -1,
                                     [n.id for n in p.replicas], [n.id for n in p.isr]) for p in d.partitions]
-        topics.append(TopicInfo(name, str(d.topic_id), partitions, overrides, bool(d.is_internal)))
+        topics.append(TopicInfo(name, kafka_topic_id(d.topic_id), partitions, overrides, bool(d.is_internal)))
     return topics
+
+
+def kafka_topic_id(uuid: Any) -> str:
+    """A topic id as Kafka prints it: the 16 bytes in URL-safe base64 without padding
+    (confluent_kafka's ``str(Uuid)`` uses the standard alphabet, with ``+`` and ``/``)."""
+    if not hasattr(uuid, "get_most_significant_bits"):
+        return str(uuid)
+    raw = struct.pack(">qq", uuid.get_most_significant_bits(), uuid.get_least_significant_bits())
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _source(entry: Any) -> Any:
@@ -256,6 +278,11 @@ def run_delete(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     return 0
 
 
+def check_alter_args(args: argparse.Namespace) -> None:
+    if args.partitions is None and not args.add_config and not args.delete_config:
+        raise CliError("nothing to alter: give --partitions, --add-config or --delete-config", exit_code=2)
+
+
 def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from confluent_kafka.admin import (  # noqa: PLC0415
         AlterConfigOpType,
@@ -266,8 +293,7 @@ def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     )
 
     out = out or sys.stdout
-    if args.partitions is None and not args.add_config and not args.delete_config:
-        raise CliError("nothing to alter: give --partitions, --add-config or --delete-config", exit_code=2)
+    check_alter_args(args)
     timeout_s = args.timeout_ms / 1000
     admin = _admin(args)
     ignore = ("UNKNOWN_TOPIC_OR_PARTITION",) if args.if_exists else ()
@@ -281,8 +307,12 @@ def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in args.add_config]
         entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in args.delete_config]
         resource = ConfigResource(ResourceType.TOPIC, args.topic, incremental_configs=entries)
-        results = _wait(admin.incremental_alter_configs([resource], request_timeout=timeout_s), timeout_s,
-                        ignore=ignore)
+        names = [k for k, _ in args.add_config] + list(args.delete_config)
+        try:
+            results = _wait(admin.incremental_alter_configs([resource], request_timeout=timeout_s), timeout_s,
+                            ignore=ignore)
+        except CliError as exc:
+            raise with_config_suggestion(exc, names, topic=True) from None
         if SKIPPED in results.values():
             return 0
         print(f"Completed updating config for topic {args.topic}.", file=out)

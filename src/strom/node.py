@@ -130,7 +130,9 @@ class Node:
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
-        return LogConfig.from_props(self.controller.topic_config_values(topic))
+        """The topic's effective config, plus the broker-only ``producer.id.expiration.ms``."""
+        return LogConfig.from_props({**self.controller.topic_config_values(topic),
+                                     "producer.id.expiration.ms": self.config["producer.id.expiration.ms"]})
 
     def _wire_partitions(self, image: MetadataImage) -> None:
         for topic in image.topics.values():
@@ -172,7 +174,7 @@ class Node:
             "name": OFFSETS_TOPIC, "num_partitions": self.config["offsets.topic.num.partitions"],
             "replication_factor": rf,
             "configs": {"cleanup.policy": "compact",
-                        "segment.bytes": str(self.config["offsets.topic.segment.bytes"])}}])
+                        "segment.bytes": str(self.config["offsets.topic.segment.bytes"])}}], internal=True)
         if results[0].error_code:
             raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {results[0].error_message}")
 
@@ -203,7 +205,8 @@ class Node:
         self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
         self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget())
         self.controller.load()
-        self.log_manager = LogManager([data_dir], LogConfig.from_props(config.topic_defaults()), clock=self.clock,
+        defaults = {**config.topic_defaults(), "producer.id.expiration.ms": config["producer.id.expiration.ms"]}
+        self.log_manager = LogManager([data_dir], LogConfig.from_props(defaults), clock=self.clock,
                                       exclude={METADATA_DIR})
         self.log_manager.load()
         self.replicas = ReplicaManager(self.log_manager, self.node_id, self.clock,
@@ -212,7 +215,9 @@ class Node:
         self._topic_names = {str(t.topic_id): t.name for t in self.controller.image.topics.values()}
         self.controller.add_listener(self._on_metadata)
 
-        listener_conf = config.listeners[0]
+        # one client listener (BrokerConfig.check_implemented refuses more); controller listeners are not
+        # bound: a single-node quorum has no peers
+        listener_conf = config.broker_listeners[0]
         services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
                                   port=listener_conf.port, config=config, controller=self.controller,
                                   replicas=self.replicas, clock=self.clock)
@@ -243,7 +248,8 @@ class Node:
                     raise SystemExit(f"strom: cannot listen on {listener_conf.host or '0.0.0.0'}:"
                                      f"{listener_conf.port}: {exc.strerror or exc}") from None
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
-                advertised = config.advertised_listeners[0]
+                advertised = next((a for a in config.advertised_listeners if a.name == listener_conf.name),
+                                  config.advertised_listeners[0])
                 services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
                 services.port = advertised.port or port
                 print(f"strom: broker ready on {host}:{port} (node {self.node_id}, cluster {cluster_id}, "

@@ -20,7 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from strom.config import TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
+from strom.config import (
+    TOPIC_CONFIGS, BrokerConfig, ConfigError, check_topic_configs_implemented, validate_topic_configs,
+)
 from strom.controller.image import MetadataImage, TopicImage
 from strom.controller.metadata_log import MetadataLog
 from strom.controller.records import (
@@ -111,10 +113,14 @@ class Controller:
     def topic(self, name: str) -> TopicImage | None:
         return self.image.topics.get(name)
 
-    async def create_topics(self, specs: Sequence[Mapping[str, Any]], *, validate_only: bool = False
-                            ) -> list[TopicResult]:
+    async def create_topics(self, specs: Sequence[Mapping[str, Any]], *, validate_only: bool = False,
+                            internal: bool = False) -> list[TopicResult]:
         """Create topics; each spec has name, num_partitions, replication_factor,
-        assignments (list of (partition, [broker ids])) and configs ({name: value})."""
+        assignments (list of (partition, [broker ids])) and configs ({name: value}).
+
+        Configs Strom cannot honour yet (``check_topic_configs_implemented``: compaction) are
+        INVALID_CONFIG, except with ``internal=True``: the broker's own topics (``__consumer_offsets``
+        carries cleanup.policy=compact, as in Kafka, though Strom does not compact it yet)."""
         async with self._lock:
             results: list[TopicResult] = []
             records: list[MetadataRecord] = []
@@ -129,7 +135,7 @@ class Controller:
                         raise KafkaError(f"topic '{name}' appears more than once in the request",
                                          ErrorCode.INVALID_REQUEST)
                     seen.add(name)
-                    topic_records = self._plan_topic(spec)
+                    topic_records = self._plan_topic(spec, internal=internal)
                     parts = [r for r in topic_records if isinstance(r, PartitionRecord)]
                     self._check_partition_budget(planned + len(parts))
                 except KafkaError as exc:
@@ -155,7 +161,7 @@ class Controller:
                              f"open-file limit allows (each partition may keep 3 files open); raise the limit "
                              f"(ulimit -n) to create more", ErrorCode.INVALID_PARTITIONS)
 
-    def _plan_topic(self, spec: Mapping[str, Any]) -> list[MetadataRecord]:
+    def _plan_topic(self, spec: Mapping[str, Any], *, internal: bool = False) -> list[MetadataRecord]:
         name = spec["name"]
         validate_topic_name(name)
         if name in self.image.topics:
@@ -164,6 +170,8 @@ class Controller:
         configs = {k: v for k, v in (spec.get("configs") or {}).items()}
         try:
             validate_topic_configs(configs)
+            if not internal:
+                check_topic_configs_implemented(configs)
         except ConfigError as exc:
             raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
         brokers = self.live_brokers
@@ -295,6 +303,7 @@ class Controller:
                     new[key] = value
             try:
                 validate_topic_configs(new)
+                check_topic_configs_implemented({k: v for k, v in changes.items() if v is not None})
             except ConfigError as exc:
                 raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
             if validate_only:
@@ -321,6 +330,7 @@ class Controller:
                     new[key] = value
             try:
                 BrokerConfig.load(overrides=[f"{k}={v}" for k, v in new.items()], env={})
+                check_topic_configs_implemented({k: v for k, v in changes.items() if v is not None})
             except ConfigError as exc:
                 raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
             if validate_only:

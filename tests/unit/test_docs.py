@@ -1,4 +1,5 @@
 """The user docs stay current with the code."""
+import re
 from pathlib import Path
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
@@ -45,3 +46,41 @@ def test_configuration_reference_status_matches_the_code():
     for name in ("strom.http.port", "controller.quorum.voters", "log.cleanup.policy", "listeners"):
         assert BROKER_CONFIGS[name].support != "yes", name
     assert TOPIC_CONFIGS["cleanup.policy"].support != "yes"
+
+
+ROOT = DOCS.parent
+_USER_FILES = [ROOT / "README.md", ROOT / "pyproject.toml", ROOT / "Makefile", *sorted(DOCS.glob("*.md")),
+               *sorted((ROOT / "bench").iterdir()), *sorted((ROOT / "config").iterdir())]
+
+
+def test_the_repository_stands_alone():
+    """Nothing users read points outside the repository (a sibling ../shared, a design note)."""
+    outside = []
+    for path in _USER_FILES:
+        text = path.read_text(errors="replace")
+        for pattern in (r"\.\./shared", r"/work/", r"DESIGN\.md", r"STYLE\.md"):
+            outside += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in re.finditer(pattern, text)]
+    assert not outside, outside
+
+
+def test_relative_links_resolve():
+    broken = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+            if "://" in target:
+                continue
+            if not (path.parent / target).resolve().exists():
+                broken.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert not broken, broken
+
+
+def test_the_readme_lists_every_doc():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    missing = [p.name for p in DOCS.glob("*.md") if f"(docs/{p.name})" not in section]
+    assert not missing, f"README's Documentation list lacks {missing}"
+
+
+def test_pyproject_points_at_the_architecture_doc():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert "docs/architecture.md" in text and (DOCS / "architecture.md").is_file()

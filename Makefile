@@ -9,8 +9,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# Strom plus the clients the README's examples use (the `clients` extra).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[clients]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -20,8 +21,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# Kafka's development settings (config/server.properties): localhost:9092, data in ./data.
 serve: install
-	$(BIN)/strom serve
+	$(BIN)/strom serve config/server.properties
 
 # kcat is optional: installed when we are root and apt works, skipped otherwise.
 kcat:

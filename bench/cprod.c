@@ -7,9 +7,10 @@
  * Use (the topic must exist; partitioning is librdkafka's default):
  *     ./cprod BOOTSTRAP TOPIC RECORDS RECORD_SIZE ACKS [COMPRESSION]
  *
- * The producer settings are those of ../shared/bench/bench_kafka.py (linger.ms=5,
- * batch.size=1000000, a 2 M record local queue, delivery reports for errors only), so the
- * only difference from the referee's produce phase is C instead of Python calling produce().
+ * The producer settings are those of `strom perf produce`, which bench/referee.py runs
+ * (linger.ms=5, batch.size=1000000; here also a 2 M record local queue and delivery reports
+ * for errors only), so the main difference from the referee's produce phase is C instead of
+ * Python calling produce().
  * The clock runs from the first produce() to flush() returning; it prints one line:
  *     records_per_s R elapsed S enqueue S errors N unflushed N
  */

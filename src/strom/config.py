@@ -47,6 +47,7 @@ __all__ = [
     "DYNAMIC_BROKER_CONFIGS",
     "TOPIC_CONFIGS",
     "BrokerConfig",
+    "check_topic_configs_implemented",
     "ConfigDef",
     "ConfigError",
     "Listener",
@@ -169,8 +170,10 @@ class ConfigDef:
     ``synonyms`` (topic settings only): the broker settings that supply the topic's default, in
     Kafka's order of precedence (``retention.ms`` <- ``log.retention.ms``, ``log.retention.minutes``,
     ``log.retention.hours``). ``kafka_default`` is set only where Strom's default differs.
-    ``support`` is "yes" (honoured), "ignored" (accepted and validated, has no effect) or
-    "limited" (see ``note``). ``internal`` settings are not listed by DescribeConfigs.
+    ``support`` is "yes" (honoured), "ignored" (accepted and validated, has no effect by design),
+    "planned" (accepted and validated, no effect until the feature named in ``note`` lands) or
+    "limited" (see ``note``; values Strom cannot serve yet are refused, see
+    :meth:`BrokerConfig.check_implemented` and :func:`check_topic_configs_implemented`). ``internal`` settings are not listed by DescribeConfigs.
     ``update_mode`` (broker settings only) is Kafka's "Dynamic Update Mode": "read-only" (start-up
     only) or "cluster-wide" (IncrementalAlterConfigs may change it, per broker or for all brokers);
     it is set from :data:`DYNAMIC_BROKER_CONFIGS`, never by hand.
@@ -420,6 +423,13 @@ def _d(name: str, type_: str, default: Any, doc: str, validator: Validator | Non
 
 _DAY_MS = 24 * 3600 * 1000
 _IGNORED_THREADS = "Strom runs one asyncio event loop per process; accepted for compatibility, no effect."
+_NO_COMPACTION = ("Compaction is not implemented yet: compact (alone or with delete) is refused with INVALID_CONFIG "
+                  "(at start-up for the broker setting). __consumer_offsets is created with compact and is not "
+                  "compacted yet.")
+_COMPACTION_PLANNED = "Validated; no effect until compaction lands."
+_TRANSACTIONS_PLANNED = "Validated; no effect until transactions land."
+_REPLICATION_PLANNED = "Validated; no effect until replication lands (one node has no followers)."
+_CODEC_DEFAULT_LEVEL = "Recompression uses the codec's default level."
 
 # ---------------------------------------------------------------------------- broker table
 _BROKER_DEFS: list[ConfigDef] = [
@@ -430,31 +440,41 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("broker.id", "int", None, "Legacy name of node.id; if set it must equal node.id.", Range(0, None), "high",
        kafka_default=-1, default_differs=True, note="Used as node.id when node.id is not set."),
     _d("process.roles", "list", ["broker", "controller"], "The roles of this process: broker, controller or both.",
-       _roles_validator, "high", kafka_default=None, default_differs=True,
-       note="Kafka requires it; Strom defaults to a combined broker and controller. Once set, the node must be "
+       _roles_validator, "high", kafka_default=None, default_differs=True, support="limited",
+       note="Kafka requires it; Strom defaults to a combined broker and controller, the only roles it runs yet "
+            "(other values are refused at start-up). Once set, the node must be "
             "formatted first (strom storage format), as must one with a controller.quorum.* setting."),
     # --- listeners
     _d("listeners", "list", ["PLAINTEXT://localhost:9092"],
        "Comma-separated NAME://host:port URIs to listen on; empty host = all interfaces, port 0 = ephemeral.",
-       _listeners_validator, "high", kafka_default=["PLAINTEXT://:9092"], default_differs=True),
+       _listeners_validator, "high", kafka_default=["PLAINTEXT://:9092"], default_differs=True, support="limited",
+       note="Strom binds one client listener whose security protocol is PLAINTEXT; a TLS or SASL listener, or a "
+            "second client listener, is refused at start-up. Controller listeners are accepted and not bound "
+            "(a single-node quorum has no peers)."),
     _d("advertised.listeners", "list", None,
        "Addresses published to clients in Metadata; defaults to listeners (controller listeners excluded).",
        _listeners_validator, "high"),
     _d("listener.security.protocol.map", "list",
        ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"],
        "Listener name to security protocol.", _protocol_map_validator, "low", support="limited",
-       note="Validated; Strom serves PLAINTEXT only at present."),
+       note="Validated; a listener mapped to anything but PLAINTEXT is refused at start-up until TLS and SASL land."),
     _d("inter.broker.listener.name", "string", None,
-       "Listener used between brokers (replication); defaults to the first broker listener.", None, "medium"),
+       "Listener used between brokers (replication); defaults to the first broker listener.", None, "medium",
+       support="planned", note="Validated; no effect until replication lands (one node has no peers)."),
     _d("controller.listener.names", "list", None,
        "Listener names used by the controller quorum. When unset a combined node serves quorum traffic on "
-       "its broker listener.", None, "high", kafka_default=None),
+       "its broker listener.", None, "high", kafka_default=None, support="limited",
+       note="Validated; the controller listeners are not bound (a single-node quorum has no peers)."),
     _d("controller.quorum.voters", "list", [],
-       "Static quorum: comma-separated id@host:port of every controller voter.", _voters_validator, "high"),
+       "Static quorum: comma-separated id@host:port of every controller voter.", _voters_validator, "high",
+       support="limited", note="Only this node may be named (a single-node quorum); other voters are refused at "
+                               "start-up until the raft quorum lands."),
     _d("controller.quorum.bootstrap.servers", "list", [],
-       "Dynamic quorum: host:port of controllers to discover the quorum from.", _host_ports_validator, "high"),
+       "Dynamic quorum: host:port of controllers to discover the quorum from.", _host_ports_validator, "high",
+       support="planned", note="Validated; no effect until the raft quorum lands."),
     # --- data directories and log defaults
-    _d("log.dirs", "list", None, "Directories for partition data; overrides log.dir.", _non_empty_unique, "high"),
+    _d("log.dirs", "list", None, "Directories for partition data; overrides log.dir.", _non_empty_unique, "high",
+       support="limited", note="One directory: a second one is refused at start-up until JBOD lands."),
     _d("log.dir", "string", "./data", "Directory for partition data when log.dirs is not set.", None, "high",
        kafka_default="/tmp/kafka-logs", default_differs=True),
     _d("num.partitions", "int", 1, "Default partition count of auto-created and CreateTopics(-1) topics.",
@@ -473,9 +493,9 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("log.roll.hours", "int", 168, "Roll a segment after this many hours when log.roll.ms is unset.",
        Range(1, None), "high"),
     _d("log.roll.jitter.ms", "long", None, "Random jitter subtracted from the roll time (topic: segment.jitter.ms).",
-       Range(0, None), "high"),
+       Range(0, None), "high", support="ignored", note="Segments roll without jitter."),
     _d("log.roll.jitter.hours", "int", 0, "Roll jitter in hours when log.roll.jitter.ms is unset.", Range(0, None),
-       "high"),
+       "high", support="ignored", note="Segments roll without jitter."),
     _d("log.retention.ms", "long", None,
        "Delete segments older than this (topic: retention.ms); -1 = forever. Wins over minutes and hours.",
        None, "high"),
@@ -493,7 +513,8 @@ _BROKER_DEFS: list[ConfigDef] = [
        "fsync a partition after this time (topic: flush.ms); unset = log.flush.scheduler.interval.ms.",
        Range(0, None), "high"),
     _d("log.flush.scheduler.interval.ms", "long", LONG_MAX, "How often the flusher checks for due fsyncs.",
-       None, "high"),
+       None, "high", support="limited",
+       note="Used as the default of log.flush.interval.ms; Strom's flusher checks flush.ms every second."),
     _d("log.index.interval.bytes", "int", 4096, "Bytes between offset-index entries (topic: index.interval.bytes).",
        Range(0, None), "medium"),
     _d("log.index.size.max.bytes", "int", 10485760, "Maximum size of an index file (topic: segment.index.bytes).",
@@ -506,18 +527,22 @@ _BROKER_DEFS: list[ConfigDef] = [
        "Reject records whose timestamp is further in the future than this (Kafka 4 default: 1 hour).",
        Range(0, None), "medium"),
     _d("log.cleanup.policy", "list", ["delete"], "delete, compact or both (topic: cleanup.policy).", _CLEANUP,
-       "medium"),
-    _d("log.cleaner.enable", "boolean", True, "Run the log cleaner (compaction).", None, "medium"),
+       "medium", support="limited", note=_NO_COMPACTION),
+    _d("log.cleaner.enable", "boolean", True, "Run the log cleaner (compaction).", None, "medium", support="planned", note=_COMPACTION_PLANNED),
     _d("log.cleaner.delete.retention.ms", "long", _DAY_MS,
-       "How long tombstones are kept after compaction (topic: delete.retention.ms).", Range(0, None), "medium"),
+       "How long tombstones are kept after compaction (topic: delete.retention.ms).", Range(0, None), "medium", support="planned",
+       note=_COMPACTION_PLANNED),
     _d("log.cleaner.min.cleanable.ratio", "double", 0.5,
        "Dirty ratio that makes a log eligible for compaction (topic: min.cleanable.dirty.ratio).", Range(0, 1),
-       "medium"),
+       "medium", support="planned",
+       note=_COMPACTION_PLANNED),
     _d("log.cleaner.min.compaction.lag.ms", "long", 0,
        "Minimum age of a record before it can be compacted (topic: min.compaction.lag.ms).", Range(0, None),
-       "medium"),
+       "medium", support="planned",
+       note=_COMPACTION_PLANNED),
     _d("log.cleaner.max.compaction.lag.ms", "long", LONG_MAX,
-       "Maximum time a record stays uncompacted (topic: max.compaction.lag.ms).", Range(1, None), "medium"),
+       "Maximum time a record stays uncompacted (topic: max.compaction.lag.ms).", Range(1, None), "medium", support="planned",
+       note=_COMPACTION_PLANNED),
     _d("log.preallocate", "boolean", False, "Preallocate segment files (topic: preallocate).", None, "medium",
        support="ignored", note="Accepted; Strom does not preallocate."),
     _d("log.local.retention.ms", "long", -2, "Tiered storage: local retention (topic: local.retention.ms).",
@@ -531,14 +556,16 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("compression.type", "string", "producer",
        "Final compression of a topic's data; producer = keep the producer's codec.", _COMPRESSION, "high"),
     _d("compression.gzip.level", "int", -1, "gzip level when recompressing (-1 = codec default).", _gzip_level,
-       "medium"),
-    _d("compression.lz4.level", "int", 9, "lz4 level when recompressing.", _LZ4_LEVEL, "medium"),
-    _d("compression.zstd.level", "int", 3, "zstd level when recompressing.", _ZSTD_LEVEL, "medium"),
+       "medium", support="ignored", note=_CODEC_DEFAULT_LEVEL),
+    _d("compression.lz4.level", "int", 9, "lz4 level when recompressing.", _LZ4_LEVEL, "medium", support="ignored", note=_CODEC_DEFAULT_LEVEL),
+    _d("compression.zstd.level", "int", 3, "zstd level when recompressing.", _ZSTD_LEVEL, "medium", support="ignored", note=_CODEC_DEFAULT_LEVEL),
     # --- network
     _d("socket.request.max.bytes", "int", 104857600, "Largest request frame accepted; bigger closes the connection.",
        Range(1, None), "high"),
-    _d("socket.send.buffer.bytes", "int", 102400, "SO_SNDBUF of server sockets; -1 = OS default.", None, "high"),
-    _d("socket.receive.buffer.bytes", "int", 102400, "SO_RCVBUF of server sockets; -1 = OS default.", None, "high"),
+    _d("socket.send.buffer.bytes", "int", 102400, "SO_SNDBUF of server sockets; -1 = OS default.", None, "high", support="ignored",
+       note="Strom leaves the socket buffers at the OS default."),
+    _d("socket.receive.buffer.bytes", "int", 102400, "SO_RCVBUF of server sockets; -1 = OS default.", None, "high", support="ignored",
+       note="Strom leaves the socket buffers at the OS default."),
     _d("max.connections", "int", INT_MAX, "Maximum open client connections.", Range(0, None), "medium"),
     _d("max.connections.per.ip", "int", INT_MAX, "Maximum open connections from one IP address.", Range(0, None),
        "medium"),
@@ -569,39 +596,51 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("offsets.topic.segment.bytes", "int", 104857600, "segment.bytes of __consumer_offsets.",
        Range(1, None), "high"),
     _d("offsets.commit.timeout.ms", "int", 5000, "Accepted for compatibility (commits are local appends).",
-       Range(1, None), "low"),
+       Range(1, None), "low", support="ignored",
+       note="Commits are local appends on one node."),
     _d("group.coordinator.rebalance.protocols", "list", ["classic", "consumer"],
-       "Group protocols the coordinator serves (classic, consumer).", None, "medium"),
+       "Group protocols the coordinator serves (classic, consumer).", None, "medium", support="ignored",
+       note="Both protocols are always served."),
     _d("group.consumer.session.timeout.ms", "int", 45000, "Session timeout of KIP-848 consumer group members.",
        Range(1, None), "medium"),
     _d("group.consumer.min.session.timeout.ms", "int", 45000, "Smallest consumer-group session timeout.",
-       Range(1, None), "medium"),
+       Range(1, None), "medium", support="ignored",
+       note="Members get group.consumer.session.timeout.ms."),
     _d("group.consumer.max.session.timeout.ms", "int", 60000, "Largest consumer-group session timeout.",
-       Range(1, None), "medium"),
+       Range(1, None), "medium", support="ignored",
+       note="Members get group.consumer.session.timeout.ms."),
     _d("group.consumer.heartbeat.interval.ms", "int", 5000, "Heartbeat interval told to KIP-848 members.",
        Range(1, None), "medium"),
     _d("group.consumer.assignors", "list", ["uniform", "range"], "Server-side assignors; the first is the default.",
        None, "medium"),
     _d("group.consumer.max.size", "int", INT_MAX, "Maximum members of one consumer group.", Range(1, None),
-       "medium"),
+       "medium", support="ignored",
+       note="group.max.size limits consumer groups too."),
     # --- transactions and producer ids
     _d("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state.", Range(1, None),
-       "high"),
+       "high", support="planned",
+       note=_TRANSACTIONS_PLANNED),
     _d("transaction.state.log.replication.factor", "short", 1, "Replication factor of __transaction_state.",
-       Range(1, None), "high", kafka_default=3, default_differs=True),
+       Range(1, None), "high", kafka_default=3, default_differs=True, support="planned",
+       note=_TRANSACTIONS_PLANNED),
     _d("transaction.state.log.min.isr", "int", 1, "min.insync.replicas of __transaction_state.", Range(1, None),
-       "high", kafka_default=2, default_differs=True),
+       "high", kafka_default=2, default_differs=True, support="planned",
+       note=_TRANSACTIONS_PLANNED),
     _d("transactional.id.expiration.ms", "int", 604800000,
-       "Expire a transactional id after this long without transactions.", Range(1, None), "high"),
+       "Expire a transactional id after this long without transactions.", Range(1, None), "high", support="planned",
+       note=_TRANSACTIONS_PLANNED),
     _d("transaction.max.timeout.ms", "int", 900000, "Largest transaction timeout a producer may ask for.",
-       Range(1, None), "high"),
+       Range(1, None), "high", support="planned",
+       note=_TRANSACTIONS_PLANNED),
     _d("producer.id.expiration.ms", "int", 86400000, "Expire idempotent producer state after this long.",
        Range(1, None), "low"),
     # --- replication
     _d("unclean.leader.election.enable", "boolean", False,
-       "Allow an out-of-sync replica to become leader (data loss).", None, "high"),
+       "Allow an out-of-sync replica to become leader (data loss).", None, "high", support="planned",
+       note=_REPLICATION_PLANNED),
     _d("replica.lag.time.max.ms", "long", 30000, "Drop a follower from the ISR after this long without catching up.",
-       None, "high"),
+       None, "high", support="planned",
+       note=_REPLICATION_PLANNED),
     _d("share.coordinator.state.topic.replication.factor", "short", 1,
        "Replication factor of __share_group_state.", Range(1, None), "medium", kafka_default=3,
        default_differs=True, support="ignored", note="Share groups are not implemented."),
@@ -611,7 +650,8 @@ _BROKER_DEFS: list[ConfigDef] = [
     # --- Strom only
     _d("strom.http.port", "int", None,
        "Port of the HTTP side port (Prometheus /metrics, admin REST, console); unset = off, 0 = ephemeral.",
-       Range(0, 65535), "medium", note="Strom-only."),
+       Range(0, 65535), "medium", support="limited",
+       note="Strom-only. Nothing listens yet: any value is refused at start-up until the HTTP port lands."),
     _d("strom.internal.segment.bytes", "int", None,
        "Test only: broker-wide default of the topic setting internal.segment.bytes (segment size without "
        "Kafka's 1 MiB floor).", Range(14, None), "low", internal=True, note="Strom-only, for tests."),
@@ -620,17 +660,18 @@ _BROKER_DEFS: list[ConfigDef] = [
 # ---------------------------------------------------------------------------- topic table
 _TOPIC_DEFS: list[ConfigDef] = [
     _d("cleanup.policy", "list", ["delete"], "delete, compact or both.", _CLEANUP,
-       synonyms=("log.cleanup.policy",)),
+       synonyms=("log.cleanup.policy",), support="limited", note=_NO_COMPACTION),
     _d("compression.type", "string", "producer", "Final compression of the topic; producer = as produced.",
        _COMPRESSION, synonyms=("compression.type",)),
     _d("compression.gzip.level", "int", -1, "gzip level when recompressing.", _gzip_level,
-       synonyms=("compression.gzip.level",)),
+       synonyms=("compression.gzip.level",), support="ignored", note=_CODEC_DEFAULT_LEVEL),
     _d("compression.lz4.level", "int", 9, "lz4 level when recompressing.", _LZ4_LEVEL,
-       synonyms=("compression.lz4.level",)),
+       synonyms=("compression.lz4.level",), support="ignored", note=_CODEC_DEFAULT_LEVEL),
     _d("compression.zstd.level", "int", 3, "zstd level when recompressing.", _ZSTD_LEVEL,
-       synonyms=("compression.zstd.level",)),
+       synonyms=("compression.zstd.level",), support="ignored", note=_CODEC_DEFAULT_LEVEL),
     _d("delete.retention.ms", "long", _DAY_MS, "How long tombstones survive compaction.", Range(0, None),
-       synonyms=("log.cleaner.delete.retention.ms",)),
+       synonyms=("log.cleaner.delete.retention.ms",), support="planned",
+       note=_COMPACTION_PLANNED),
     _d("file.delete.delay.ms", "long", 60000, "Delay before a deleted segment's files are removed.",
        Range(0, None), synonyms=("log.segment.delete.delay.ms",)),
     _d("flush.messages", "long", LONG_MAX, "fsync after this many messages.", Range(1, None),
@@ -648,11 +689,14 @@ _TOPIC_DEFS: list[ConfigDef] = [
     _d("message.timestamp.after.max.ms", "long", 3600000, "Largest allowed future skew of a record timestamp.",
        Range(0, None), synonyms=("log.message.timestamp.after.max.ms",)),
     _d("min.cleanable.dirty.ratio", "double", 0.5, "Dirty ratio that makes the log eligible for compaction.",
-       Range(0, 1), synonyms=("log.cleaner.min.cleanable.ratio",)),
+       Range(0, 1), synonyms=("log.cleaner.min.cleanable.ratio",), support="planned",
+       note=_COMPACTION_PLANNED),
     _d("min.compaction.lag.ms", "long", 0, "Minimum age before a record can be compacted.", Range(0, None),
-       synonyms=("log.cleaner.min.compaction.lag.ms",)),
+       synonyms=("log.cleaner.min.compaction.lag.ms",), support="planned",
+       note=_COMPACTION_PLANNED),
     _d("max.compaction.lag.ms", "long", LONG_MAX, "Maximum time a record stays uncompacted.", Range(1, None),
-       synonyms=("log.cleaner.max.compaction.lag.ms",)),
+       synonyms=("log.cleaner.max.compaction.lag.ms",), support="planned",
+       note=_COMPACTION_PLANNED),
     _d("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", Range(1, None),
        synonyms=("min.insync.replicas",)),
     _d("preallocate", "boolean", False, "Preallocate segment files.", synonyms=("log.preallocate",),
@@ -665,11 +709,13 @@ _TOPIC_DEFS: list[ConfigDef] = [
     _d("segment.index.bytes", "int", 10485760, "Maximum size of an index file.", Range(4, None),
        synonyms=("log.index.size.max.bytes",)),
     _d("segment.jitter.ms", "long", 0, "Random jitter subtracted from segment.ms.", Range(0, None),
-       synonyms=("log.roll.jitter.ms", "log.roll.jitter.hours")),
+       synonyms=("log.roll.jitter.ms", "log.roll.jitter.hours"), support="ignored",
+       note="Segments roll without jitter."),
     _d("segment.ms", "long", 7 * _DAY_MS, "Roll a segment after this time.", Range(1, None),
        synonyms=("log.roll.ms", "log.roll.hours")),
     _d("unclean.leader.election.enable", "boolean", False, "Allow an out-of-sync replica to become leader.",
-       synonyms=("unclean.leader.election.enable",)),
+       synonyms=("unclean.leader.election.enable",), support="planned",
+       note=_REPLICATION_PLANNED),
     _d("local.retention.ms", "long", -2, "Tiered storage: local retention time.", Range(-2, None),
        synonyms=("log.local.retention.ms",), support="ignored", note="Tiered storage is not supported."),
     _d("local.retention.bytes", "long", -2, "Tiered storage: local retention size.", Range(-2, None),
@@ -805,6 +851,21 @@ def validate_topic_configs(props: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"invalid value '{high}' for setting 'max.compaction.lag.ms': must not be smaller than "
                           f"min.compaction.lag.ms ({low})", setting="max.compaction.lag.ms")
     return typed
+
+
+def check_topic_configs_implemented(props: Mapping[str, Any]) -> None:
+    """Refuse topic settings (or their broker-wide defaults) that are valid in Kafka but that Strom
+    cannot honour yet: ConfigError (INVALID_CONFIG) for ``cleanup.policy`` or ``log.cleanup.policy``
+    with ``compact`` (text or typed) until compaction lands. Internal topics that the broker creates
+    itself (``__consumer_offsets``) are not checked."""
+    for name in ("cleanup.policy", "log.cleanup.policy"):
+        policy = props.get(name)
+        if policy is None:
+            continue
+        items = policy if isinstance(policy, (list, tuple)) else _COMMA_RE.split(str(policy).strip())
+        if "compact" in items:
+            raise ConfigError(f"invalid value '{_format(list(items))}' for setting '{name}': compaction is not "
+                              f"implemented yet, so Strom refuses 'compact' (use 'delete')", setting=name)
 
 
 def effective_segment_bytes(topic_config: Mapping[str, Any]) -> int:
@@ -1169,6 +1230,47 @@ class BrokerConfig:
             if synonym in self._explicit:
                 return synonym
         return None
+
+    def check_implemented(self) -> None:
+        """Refuse settings that are valid for Kafka but that Strom cannot serve yet, so that a
+        configuration is never silently half-honoured (``strom serve`` runs this at start-up; each
+        check goes when its feature lands). Raises ConfigError naming the setting and its source:
+
+        * a listener whose security protocol is not PLAINTEXT (TLS and SASL), or a second client
+          listener (one is bound); controller listeners are accepted and not bound;
+        * ``process.roles`` other than broker and controller combined;
+        * ``controller.quorum.voters`` naming a node other than this one (no raft quorum yet);
+        * more than one directory in ``log.dirs`` (no JBOD yet);
+        * ``log.cleanup.policy`` with compact (no compaction yet);
+        * ``strom.http.port`` set (no HTTP port yet).
+        """
+        protocols = self._protocol_map()
+        for listener in self.listeners:
+            protocol = protocols.get(listener.name, "PLAINTEXT")
+            if protocol != "PLAINTEXT":
+                via = "" if protocol == listener.name else " (mapped by listener.security.protocol.map)"
+                raise self._fail("listeners", f"listener {listener} uses security protocol {protocol}{via}; "
+                                              f"Strom serves PLAINTEXT only until TLS and SASL are implemented")
+        clients = self.broker_listeners
+        if len(clients) > 1:
+            raise self._fail("listeners", f"Strom binds one client listener yet; {clients[1]} would not be bound "
+                                          f"(keep one, or mark it a controller listener in controller.listener.names)")
+        if sorted(self._values["process.roles"]) != ["broker", "controller"]:
+            raise self._fail("process.roles", "Strom runs broker and controller combined only "
+                                              "(process.roles=broker,controller) until the raft quorum is implemented")
+        others = [v for v in self.quorum_voters if v.id != self.node_id]
+        if others:
+            raise self._fail("controller.quorum.voters",
+                             f"names node {others[0].id}, but Strom runs a single-node quorum (only node.id "
+                             f"{self.node_id} may be a voter) until the raft quorum is implemented")
+        if len(self.data_dirs) > 1:
+            raise self._fail("log.dirs", "Strom uses one data directory until JBOD is implemented")
+        if "compact" in self._values["log.cleanup.policy"]:
+            raise self._fail("log.cleanup.policy", "compaction is not implemented yet, so 'compact' is refused "
+                                                   "(use 'delete')")
+        if self._values["strom.http.port"] is not None:
+            raise self._fail("strom.http.port", "the HTTP port is not implemented yet (nothing would listen); "
+                                                "leave it unset")
 
     # -- internals
     def _protocol_map(self) -> dict[str, str]:

@@ -97,7 +97,9 @@ class Node:
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
-        return LogConfig.from_props(self.metadata.topic_config_values(topic))
+        """The topic's effective config, plus the broker-only ``producer.id.expiration.ms``."""
+        return LogConfig.from_props({**self.metadata.topic_config_values(topic),
+                                     "producer.id.expiration.ms": self.config["producer.id.expiration.ms"]})
 
     def _wire_partitions(self, image: MetadataImage) -> None:
         for topic in image.topics.values():
@@ -184,7 +186,8 @@ class Node:
         self.metadata.replay(self.metadata_log.read_all(), self.metadata_log.end_offset - 1)
         self.controller.add_listener(self.metadata.replay)  # in-process: each committed batch, at once
         self.controller_client = LocalControllerClient(self.controller)
-        self.log_manager = LogManager([data_dir], LogConfig.from_props(config.topic_defaults()), clock=self.clock,
+        defaults = {**config.topic_defaults(), "producer.id.expiration.ms": config["producer.id.expiration.ms"]}
+        self.log_manager = LogManager([data_dir], LogConfig.from_props(defaults), clock=self.clock,
                                       exclude={METADATA_DIR})
         self.log_manager.load()
         self.replicas = ReplicaManager(self.log_manager, self.node_id, self.clock,
@@ -193,7 +196,9 @@ class Node:
         self.metadata.subscribe(self._on_metadata)
         self.metadata.subscribe(self._on_topics)
 
-        listener_conf = config.listeners[0]
+        # one client listener (BrokerConfig.check_implemented refuses more); controller listeners are not
+        # bound: a single-node quorum has no peers
+        listener_conf = config.broker_listeners[0]
         services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
                                   port=listener_conf.port, config=config, controller=self.controller_client,
                                   replicas=self.replicas, clock=self.clock, metadata=self.metadata)
@@ -224,7 +229,8 @@ class Node:
                     raise SystemExit(f"strom: cannot listen on {listener_conf.host or '0.0.0.0'}:"
                                      f"{listener_conf.port}: {exc.strerror or exc}") from None
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
-                advertised = config.advertised_listeners[0]
+                advertised = next((a for a in config.advertised_listeners if a.name == listener_conf.name),
+                                  config.advertised_listeners[0])
                 services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
                 services.port = advertised.port or port
                 print(f"strom: broker ready on {host}:{port} (node {self.node_id}, cluster {cluster_id}, "

@@ -55,7 +55,7 @@ def test_partitions_and_configs_survive_restart(broker):
     assert exc.value.args[0].name() == "INVALID_PARTITIONS"
     resource = ConfigResource(ConfigResource.Type.TOPIC, "grow", incremental_configs=[
         ConfigEntry("retention.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
-        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND)])
+        ConfigEntry("leader.replication.throttled.replicas", "0:1", incremental_operation=AlterConfigOpType.APPEND)])
     result(admin.incremental_alter_configs([resource])[resource])
     bad = ConfigResource(ConfigResource.Type.TOPIC, "grow", incremental_configs=[
         ConfigEntry("no.such.config", "1", incremental_operation=AlterConfigOpType.SET)])
@@ -69,7 +69,7 @@ def test_partitions_and_configs_survive_restart(broker):
     key = ConfigResource(ConfigResource.Type.TOPIC, "grow")
     res = result(admin.describe_configs([key])[key])
     assert res["retention.bytes"].value == "1048576"
-    assert res["cleanup.policy"].value == "delete,compact"
+    assert res["leader.replication.throttled.replicas"].value == "0:1"
 
 
 def test_describe_cluster_and_broker_configs(broker):

@@ -106,14 +106,14 @@ def test_alter_configs_replaces_the_whole_set(admin):
 
 
 def test_incremental_delete_and_subtract(admin):
-    name = make(admin, config={"retention.ms": "123456", "cleanup.policy": "delete,compact"})
+    name = make(admin, config={"retention.ms": "123456", "leader.replication.throttled.replicas": "0:1,1:1"})
     resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
         ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
-        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SUBTRACT)])
+        ConfigEntry("leader.replication.throttled.replicas", "1:1", incremental_operation=AlterConfigOpType.SUBTRACT)])
     admin.incremental_alter_configs([resource])[resource].result(10)
     res = topic_configs(admin, name)
     assert res["retention.ms"].value == "604800000" and res["retention.ms"].source != 1
-    assert res["cleanup.policy"].value == "delete"
+    assert res["leader.replication.throttled.replicas"].value == "0:1"
 
 
 def test_validate_only_alter_changes_nothing(admin):

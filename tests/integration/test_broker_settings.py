@@ -6,9 +6,14 @@ behaviour, segment files on disk, the advertised address.
 """
 from __future__ import annotations
 
+import re
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -164,3 +169,59 @@ def test_advertised_listeners_are_what_clients_see(strom_factory):
     # and a client that only knows the bootstrap address follows it
     create(broker, "adv")
     assert produce_one(broker, "adv", b"x")[0] is None
+
+
+# ---------------------------------------------------------------- settings Strom cannot serve yet
+STROM = str(Path(sys.executable).with_name("strom"))
+
+
+@pytest.mark.parametrize("overrides, setting", [
+    (["listeners=SSL://127.0.0.1:0"], "listeners"),
+    (["listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0"], "listeners"),
+    (["listeners=CLIENT://127.0.0.1:0", "listener.security.protocol.map=CLIENT:SASL_SSL"], "listeners"),
+    (["listeners=PLAINTEXT://127.0.0.1:0,OTHER://127.0.0.1:0",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"], "listeners"),
+    (["strom.http.port=18080"], "strom.http.port"),
+    (["controller.quorum.voters=1@localhost:19093,2@localhost:19094"], "controller.quorum.voters"),
+    (["log.cleanup.policy=compact"], "log.cleanup.policy"),
+    (["log.cleanup.policy=compact,delete"], "log.cleanup.policy"),
+    (["process.roles=broker"], "process.roles"),
+], ids=["ssl", "sasl-second", "mapped-sasl-ssl", "second-plaintext", "http-port", "other-voters", "compact",
+        "compact-delete", "broker-only"])
+def test_unimplemented_settings_are_refused_at_start_up(tmp_path, overrides, setting):
+    """A setting Strom accepts as Kafka does but cannot serve yet stops `strom serve` with exit 2 and
+    one line naming the setting, instead of a broker that silently serves something else."""
+    argv = [STROM, "serve", "--data-dir", str(tmp_path / "d")]
+    for item in overrides:
+        argv += ["--override", item]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"strom serve {overrides} kept running: {exc.stdout!r}") from None
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert "broker ready" not in res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("strom serve: error: setting ") and setting in lines[0], res.stderr
+    assert "(from --override)" in lines[0]
+
+
+def test_a_controller_listener_is_accepted_and_the_client_listener_bound(tmp_path):
+    """Kafka's KRaft layout (a CONTROLLER listener besides the client one) starts; clients get the
+    PLAINTEXT listener even when the controller listener comes first."""
+    proc = subprocess.Popen(
+        [STROM, "serve", "--data-dir", str(tmp_path / "d"),
+         "--override", "listeners=CONTROLLER://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+         "--override", "controller.listener.names=CONTROLLER",
+         "--override", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+         "--override", "controller.quorum.voters=1@127.0.0.1:19093"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"broker ready on ([\d.]+):(\d+)", line)
+        assert match, line
+        a = AdminClient({"bootstrap.servers": f"127.0.0.1:{match.group(2)}"})
+        md = a.list_topics(timeout=10)
+        assert [(b.id, b.port) for b in md.brokers.values()] == [(1, int(match.group(2)))]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -90,3 +91,23 @@ def test_idempotent_producer_exactly_once_across_restart(broker):
     got = consume_all(broker.bootstrap, "idem", 1, total, timeout=30)
     values = [int(m.value()) for m in got]
     assert values == list(range(total)), "each record exactly once and in order"
+
+
+UNCLEAN = re.compile(r"unclean shutdown: recovered (\d+) partitions, truncated (\d+) bytes in ([\d.]+) s")
+
+
+def test_unclean_restart_logs_one_line_for_the_operator(broker):
+    create_topic(broker.bootstrap, "signal")
+    produce_numbers(broker.bootstrap, "signal", 0, 100)
+    broker.restart()  # a clean restart says nothing of recovery
+    assert not UNCLEAN.search(broker.log_path.read_text())
+    broker.kill9()
+    torn = b"\x00" * 8 + (5000).to_bytes(4, "big") + b"\x00\x00\x00\x00\x02" + b"\xab" * 40
+    with open(broker.data_dir / "signal-0" / "00000000000000000000.log", "ab") as f:
+        f.write(torn)  # a half-written batch, as a crash mid-write leaves it
+    broker.start()
+    lines = [m for m in map(UNCLEAN.search, broker.log_path.read_text().splitlines()) if m]
+    assert len(lines) == 1, lines
+    partitions, truncated, _seconds = lines[0].groups()
+    assert int(partitions) >= 1 and int(truncated) == len(torn), lines[0].group(0)
+    assert offsets(broker.bootstrap, "signal") == (0, 100)

@@ -284,6 +284,7 @@ def test_kafka_default_server_properties_load(tmp_path: Path) -> None:
     assert c.quorum_bootstrap_servers == [("localhost", 9093)]
     assert c.inter_broker_listener_name == "PLAINTEXT"
     assert c.security_protocol("controller") == "PLAINTEXT"
+    c.check_implemented()  # Kafka's own development file is served (the controller listener is not bound)
 
 
 def test_error_in_file_names_file_and_line(tmp_path: Path) -> None:
@@ -689,3 +690,47 @@ def test_topic_table_has_the_kafka_names_of_the_brief() -> None:
                  "segment.index.bytes", "segment.jitter.ms", "segment.ms", "unclean.leader.election.enable",
                  "local.retention.ms", "local.retention.bytes", "remote.storage.enable"):
         assert name in TOPIC_CONFIGS, name
+
+
+# ---------------------------------------------------------------- settings Strom cannot serve yet
+@pytest.mark.parametrize("overrides, setting", [
+    (("listeners=SSL://localhost:9093",), "listeners"),
+    (("listeners=PLAINTEXT://:9092,SASL_PLAINTEXT://:9093",), "listeners"),
+    (("listeners=A://:9092", "listener.security.protocol.map=A:SSL"), "listeners"),
+    (("listeners=A://:9092,B://:9093", "listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT"), "listeners"),
+    (("process.roles=controller",), "process.roles"),
+    (("controller.quorum.voters=1@localhost:9093,2@localhost:9094",), "controller.quorum.voters"),
+    (("controller.quorum.voters=2@localhost:9093",), "controller.quorum.voters"),
+    (("log.dirs=/a,/b",), "log.dirs"),
+    (("log.cleanup.policy=compact",), "log.cleanup.policy"),
+    (("log.cleanup.policy=delete,compact",), "log.cleanup.policy"),
+    (("strom.http.port=8080",), "strom.http.port"),
+    (("strom.http.port=0",), "strom.http.port"),
+])
+def test_check_implemented_refuses_what_strom_cannot_serve_yet(overrides, setting) -> None:
+    config = load(*overrides)  # valid for Kafka ...
+    with pytest.raises(ConfigError) as exc:
+        config.check_implemented()  # ... but not served by Strom yet
+    assert exc.value.setting == setting and "(from --override)" in str(exc.value)
+    assert BROKER_CONFIGS[setting].support != "yes"  # and the reference does not call it honoured
+
+
+@pytest.mark.parametrize("overrides", [
+    (), ("controller.quorum.voters=1@localhost:9093",), ("log.cleanup.policy=delete",),
+    ("listeners=PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names=CONTROLLER",
+     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+    ("listeners=CLIENT://:9092", "listener.security.protocol.map=CLIENT:PLAINTEXT"),
+])
+def test_check_implemented_accepts_what_strom_serves(overrides) -> None:
+    load(*overrides).check_implemented()
+
+
+def test_topic_compaction_is_refused_until_it_lands() -> None:
+    from strom.config import check_topic_configs_implemented
+    for value in ("compact", "compact,delete", " delete , compact", ["compact"]):
+        with pytest.raises(ConfigError, match="compaction is not implemented"):
+            check_topic_configs_implemented({"cleanup.policy": value})
+    with pytest.raises(ConfigError, match="'log.cleanup.policy'"):
+        check_topic_configs_implemented({"log.cleanup.policy": "compact"})
+    check_topic_configs_implemented({"cleanup.policy": "delete", "retention.ms": "1"})
+    check_topic_configs_implemented({})

@@ -1,4 +1,5 @@
 """The user docs stay current with the code."""
+import re
 from pathlib import Path
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
@@ -27,3 +28,76 @@ def test_configuration_reference_shows_each_broker_update_mode():
     for name, cell in modes.items():
         mode = BROKER_CONFIGS[name].update_mode
         assert cell == mode or cell.startswith(f"{mode} (Kafka: "), (name, cell, mode)
+
+
+STATUS = {"yes": "honoured", "ignored": "**accepted, ignored**", "planned": "**not yet**", "limited": "**limited**"}
+
+
+def _reference_rows() -> dict[tuple[str, str], list[str]]:
+    """(table, setting) -> the cells of its row in docs/configuration.md."""
+    rows, table = {}, None
+    for line in (DOCS / "configuration.md").read_text().splitlines():
+        if line.startswith("## "):
+            table = {"## Broker settings": "broker", "## Topic settings": "topic"}.get(line.strip())
+        elif table and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            rows[(table, cells[0].strip("`"))] = cells
+    return rows
+
+
+def test_configuration_reference_status_matches_the_code():
+    """No setting is called honoured in the reference unless the code says so (``ConfigDef.support``),
+    and settings refused until their feature lands say so in their note."""
+    rows = _reference_rows()
+    wrong = []
+    for table, configs in (("broker", BROKER_CONFIGS), ("topic", TOPIC_CONFIGS)):
+        for name, defn in configs.items():
+            cells = rows.get((table, name))
+            if cells is None:
+                wrong.append(f"{table} {name}: no row")
+            elif cells[-2] != STATUS[defn.support]:
+                wrong.append(f"{table} {name}: status {cells[-2]!r}, code says {STATUS[defn.support]!r}")
+            elif defn.note and defn.support != "yes" and defn.note not in cells[-1]:
+                wrong.append(f"{table} {name}: the note {defn.note!r} is missing")
+    assert not wrong, "docs/configuration.md is out of date:\n" + "\n".join(wrong)
+    for name in ("strom.http.port", "controller.quorum.voters", "log.cleanup.policy", "listeners"):
+        assert BROKER_CONFIGS[name].support != "yes", name
+    assert TOPIC_CONFIGS["cleanup.policy"].support != "yes"
+
+
+ROOT = DOCS.parent
+_USER_FILES = [ROOT / "README.md", ROOT / "pyproject.toml", ROOT / "Makefile", *sorted(DOCS.glob("*.md")),
+               *sorted((ROOT / "bench").iterdir()), *sorted((ROOT / "config").iterdir())]
+
+
+def test_the_repository_stands_alone():
+    """Nothing users read points outside the repository (a sibling ../shared, a design note)."""
+    outside = []
+    for path in _USER_FILES:
+        text = path.read_text(errors="replace")
+        for pattern in (r"\.\./shared", r"/work/", r"DESIGN\.md", r"STYLE\.md"):
+            outside += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in re.finditer(pattern, text)]
+    assert not outside, outside
+
+
+def test_relative_links_resolve():
+    broken = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+            if "://" in target:
+                continue
+            if not (path.parent / target).resolve().exists():
+                broken.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert not broken, broken
+
+
+def test_the_readme_lists_every_doc():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    missing = [p.name for p in DOCS.glob("*.md") if f"(docs/{p.name})" not in section]
+    assert not missing, f"README's Documentation list lacks {missing}"
+
+
+def test_pyproject_points_at_the_architecture_doc():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert "docs/architecture.md" in text and (DOCS / "architecture.md").is_file()

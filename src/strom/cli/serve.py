@@ -4,7 +4,9 @@ Configuration precedence, lowest first: Strom's defaults < the properties file
 (``--config FILE`` or a positional FILE, as ``kafka-server-start.sh server.properties``)
 < ``KAFKA_*``/``STROM_*`` environment variables < ``--override key=value`` < the explicit
 flags ``--listen`` (replaces ``listeners``) and ``--data-dir`` (replaces ``log.dirs``).
-A bad setting prints one line and exits 2; otherwise the exit status is ``strom.node.run``'s.
+A bad setting, or one that Strom cannot serve yet (``BrokerConfig.check_implemented``:
+TLS/SASL listeners, other quorum voters, compaction, the HTTP port ...), prints one line and
+exits 2; otherwise the exit status is ``strom.node.run``'s.
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ def configure_logging(level: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
+        config.check_implemented()
     except ConfigError as exc:
         print(f"strom serve: error: {exc}", file=sys.stderr)
         return 2

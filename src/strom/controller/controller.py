@@ -21,7 +21,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from strom.config import DYNAMIC_BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, validate_topic_configs
+from strom.config import (
+    DYNAMIC_BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, check_topic_configs_implemented,
+    validate_topic_configs,
+)
 from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode, KafkaError
 from strom.metadata.controller_client import TopicResult
@@ -35,6 +38,8 @@ from strom.metadata.records import (
 log = logging.getLogger(__name__)
 
 PRODUCER_ID_BLOCK = 1000
+# The brokers' own topics: created by the brokers with settings clients may not use yet (compaction).
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 MAX_PARTITIONS_PER_REQUEST = 100_000
 
 # Called with each committed batch: its records and the offset of the last one.
@@ -92,7 +97,11 @@ class Controller:
     async def create_topics(self, specs: Sequence[Mapping[str, Any]], *, validate_only: bool = False
                             ) -> list[TopicResult]:
         """Create topics; each spec has name, num_partitions, replication_factor,
-        assignments (list of (partition, [broker ids])) and configs ({name: value})."""
+        assignments (list of (partition, [broker ids])) and configs ({name: value}).
+
+        Configs Strom cannot honour yet (``check_topic_configs_implemented``: compaction) are
+        INVALID_CONFIG, except for the brokers' own topics (``INTERNAL_TOPICS``: ``__consumer_offsets``
+        carries cleanup.policy=compact, as in Kafka, though Strom does not compact it yet)."""
         async with self._lock:
             results: list[TopicResult] = []
             records: list[MetadataRecord] = []
@@ -142,6 +151,8 @@ class Controller:
         configs = {k: v for k, v in (spec.get("configs") or {}).items()}
         try:
             validate_topic_configs(configs)
+            if name not in INTERNAL_TOPICS:
+                check_topic_configs_implemented(configs)
         except ConfigError as exc:
             raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
         brokers = self.live_brokers
@@ -254,6 +265,7 @@ class Controller:
                     new[key] = value
             try:
                 validate_topic_configs(new)
+                check_topic_configs_implemented({k: v for k, v in changes.items() if v is not None})
             except ConfigError as exc:
                 raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
             if validate_only:
@@ -280,6 +292,7 @@ class Controller:
                     new[key] = value
             try:
                 BrokerConfig.load(overrides=[f"{k}={v}" for k, v in new.items()], env={})
+                check_topic_configs_implemented({k: v for k, v in changes.items() if v is not None})
             except ConfigError as exc:
                 raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
             if validate_only:

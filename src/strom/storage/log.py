@@ -134,6 +134,7 @@ class Log:
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
         self.recovered_segments = 0  # segments the last open had to re-validate (tests, metrics)
+        self.truncated_bytes = 0  # bytes the last open cut off: torn tails and the segments after them
         self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -172,13 +173,16 @@ class Log:
             if truncated:  # everything after a corrupt batch is discarded, like Kafka
                 self._segments.pop()
                 self._bases.pop()
+                self.truncated_bytes += seg.size
                 seg.close()
                 for path in seg.paths():
                     path.unlink(missing_ok=True)
                 continue
             if i >= first_dirty:
                 self.recovered_segments += 1
-            truncated = seg.load(recover=i >= first_dirty) > 0
+            cut = seg.load(recover=i >= first_dirty)
+            self.truncated_bytes += cut
+            truncated = cut > 0
         if not self._segments:
             self._new_segment(log_start_offset or 0)
         for seg in self._segments[:-1]:

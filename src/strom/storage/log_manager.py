@@ -5,7 +5,9 @@ Files in the data directory (Kafka's formats):
   a version line ``0``, a count line, then ``<topic> <partition> <offset>`` lines;
   written atomically (temp file + rename).
 * ``.kafka_cleanshutdown``: present after a clean shutdown; ``load`` removes it
-  and skips the recovery scan when it was there.
+  and skips the recovery scan when it was there.  Without it (a crash or
+  ``kill -9``) ``load`` re-validates the logs' tails and logs one line for the
+  operator: ``unclean shutdown: recovered N partitions, truncated M bytes in K s``.
 
 Only the first of ``log.dirs`` is used for now (JBOD comes later).  Owned by
 the event-loop thread; directory removal is handed back to the caller for a
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -84,6 +87,7 @@ class LogManager:
         recovery = read_checkpoint(self.dir / RECOVERY_CHECKPOINT)
         starts = read_checkpoint(self.dir / LOG_START_CHECKPOINT)
         leftovers = []
+        started = time.monotonic()
         for d in sorted(self.dir.iterdir()):
             if not d.is_dir() or d.name in self.exclude:
                 continue
@@ -96,6 +100,11 @@ class LogManager:
             self._logs[key] = Log(d, self.default_config, clock=self.clock, clean=self.was_clean,
                                   recovery_point=recovery.get(key, 0), log_start_offset=starts.get(key))
         marker.unlink(missing_ok=True)
+        if not self.was_clean and self._logs:
+            recovered = sum(1 for the_log in self._logs.values() if the_log.recovered_segments)
+            truncated = sum(the_log.truncated_bytes for the_log in self._logs.values())
+            log.warning("unclean shutdown: recovered %d partitions, truncated %d bytes in %.2f s",
+                        recovered, truncated, time.monotonic() - started)
         return leftovers
 
     def get(self, topic: str, partition: int) -> Log | None:

@@ -29,6 +29,7 @@ from strom.util.clock import FakeClock
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER, DESCRIBE_CLUSTER = 32, 33, 37, 44, 60
+CREATE_TOPICS = 19
 
 
 class Node:
@@ -261,6 +262,7 @@ def test_alter_configs_replaces_every_override(node: Node, version: int) -> None
 # ---------------------------------------------------------------- IncrementalAlterConfigs
 @pytest.mark.parametrize("version", versions(INCREMENTAL_ALTER))
 def test_incremental_set_delete_append_subtract(node: Node, version: int) -> None:
+    THROTTLED = "leader.replication.throttled.replicas"  # a list-typed topic config
     node.create_topic("t", configs={"retention.ms": "1000"})
 
     def alter(name: str, ops: list[tuple[str, int, str | None]], resource_type: int = TOPIC) -> dict:
@@ -269,13 +271,13 @@ def test_incremental_set_delete_append_subtract(node: Node, version: int) -> Non
              "configs": [{"name": k, "config_operation": op, "value": v} for k, op, v in ops]}]})["responses"]
         return res
 
-    assert alter("t", [("retention.bytes", 0, "5000"), ("cleanup.policy", 2, "compact")])["error_code"] == 0
+    assert alter("t", [("retention.bytes", 0, "5000"), (THROTTLED, 2, "0:1,1:1")])["error_code"] == 0
     assert dict(node.controller.topic("t").configs) == {
-        "retention.ms": "1000", "retention.bytes": "5000", "cleanup.policy": "delete,compact"}
-    assert alter("t", [("cleanup.policy", 2, "compact")])["error_code"] == 0  # no duplicate
-    assert node.controller.topic("t").configs["cleanup.policy"] == "delete,compact"
-    assert alter("t", [("cleanup.policy", 3, "delete"), ("retention.ms", 1, None)])["error_code"] == 0
-    assert dict(node.controller.topic("t").configs) == {"retention.bytes": "5000", "cleanup.policy": "compact"}
+        "retention.ms": "1000", "retention.bytes": "5000", THROTTLED: "0:1,1:1"}
+    assert alter("t", [(THROTTLED, 2, "1:1")])["error_code"] == 0  # no duplicate
+    assert node.controller.topic("t").configs[THROTTLED] == "0:1,1:1"
+    assert alter("t", [(THROTTLED, 3, "0:1"), ("retention.ms", 1, None)])["error_code"] == 0
+    assert dict(node.controller.topic("t").configs) == {"retention.bytes": "5000", THROTTLED: "1:1"}
 
     assert alter("t", [("retention.ms", 2, "5")])["error_code"] == ErrorCode.INVALID_CONFIG  # not a list
     assert alter("t", [("no.such", 0, "5")])["error_code"] == ErrorCode.INVALID_CONFIG
@@ -284,7 +286,7 @@ def test_incremental_set_delete_append_subtract(node: Node, version: int) -> Non
     assert alter("t", [("retention.ms", 9, "1")])["error_code"] == ErrorCode.INVALID_REQUEST
     assert alter("nope", [("retention.ms", 0, "1")])["error_code"] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     assert alter("1", [("kafka", 0, "DEBUG")], BROKER_LOGGER)["error_code"] == ErrorCode.INVALID_REQUEST
-    assert dict(node.controller.topic("t").configs) == {"retention.bytes": "5000", "cleanup.policy": "compact"}
+    assert dict(node.controller.topic("t").configs) == {"retention.bytes": "5000", THROTTLED: "1:1"}
 
     assert alter("1", [("log.retention.ms", 0, "9000")], BROKER)["error_code"] == 0
     assert alter("2", [("log.retention.ms", 0, "9000")], BROKER)["error_code"] == ErrorCode.INVALID_REQUEST
@@ -342,3 +344,34 @@ def test_describe_cluster(node: Node, version: int) -> None:
         assert controllers["endpoint_type"] == 2 and [b["broker_id"] for b in controllers["brokers"]] == [1]
         wrong = node.call(DESCRIBE_CLUSTER, version, {**request, "endpoint_type": 3})
         assert wrong["error_code"] == ErrorCode.UNSUPPORTED_ENDPOINT_TYPE and wrong["brokers"] == []
+
+
+@pytest.mark.parametrize("op, value", [(0, "compact"), (0, "compact,delete"), (2, "compact")])
+def test_compaction_is_refused_until_it_lands(node: Node, op: int, value: str) -> None:
+    """cleanup.policy=compact is INVALID_CONFIG with a reason at CreateTopics, AlterConfigs and
+    IncrementalAlterConfigs (and as the dynamic broker default), while __consumer_offsets keeps it."""
+    [created] = node.call(CREATE_TOPICS, 7, {"timeout_ms": 1000, "validate_only": False, "topics": [
+        {"name": "c", "num_partitions": 1, "replication_factor": 1, "assignments": [],
+         "configs": [{"name": "cleanup.policy", "value": value}]}]})["topics"]
+    assert created["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in created["error_message"]
+    assert node.controller.topic("c") is None
+    node.create_topic("t")
+    [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
+        {"resource_type": TOPIC, "resource_name": "t",
+         "configs": [{"name": "cleanup.policy", "config_operation": op, "value": value}]}]})["responses"]
+    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
+    [res] = node.call(ALTER_CONFIGS, 2, {"validate_only": False, "resources": [
+        {"resource_type": TOPIC, "resource_name": "t", "configs": [{"name": "cleanup.policy", "value": value}]}]}
+    )["responses"]
+    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
+    [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
+        {"resource_type": BROKER, "resource_name": "",
+         "configs": [{"name": "log.cleanup.policy", "config_operation": 0, "value": value}]}]})["responses"]
+    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
+    assert "cleanup.policy" not in node.controller.topic("t").configs
+    # the broker's own __consumer_offsets is created with cleanup.policy=compact (not compacted yet)
+    [internal] = asyncio.run(node.controller.create_topics([{
+        "name": "__consumer_offsets", "num_partitions": 1, "replication_factor": 1, "assignments": [],
+        "configs": {"cleanup.policy": "compact"}}]))
+    assert internal.error_code == ErrorCode.NONE
+    assert node.controller.topic("__consumer_offsets").configs["cleanup.policy"] == "compact"

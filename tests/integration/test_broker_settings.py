@@ -208,12 +208,17 @@ def test_unimplemented_settings_are_refused_at_start_up(tmp_path, overrides, set
 def test_a_controller_listener_is_accepted_and_the_client_listener_bound(tmp_path):
     """Kafka's KRaft layout (a CONTROLLER listener besides the client one) starts; clients get the
     PLAINTEXT listener even when the controller listener comes first."""
+    conf = tmp_path / "server.properties"
+    conf.write_text(f"log.dirs={tmp_path / 'd'}\n"
+                    "listeners=CONTROLLER://127.0.0.1:0,PLAINTEXT://127.0.0.1:0\n"
+                    "controller.listener.names=CONTROLLER\n"
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
+                    "controller.quorum.voters=1@127.0.0.1:19093\n")
+    cluster_id = subprocess.run([STROM, "storage", "random-uuid"], capture_output=True, text=True).stdout.strip()
+    # a node with a quorum setting must be formatted first, as in Kafka
+    subprocess.run([STROM, "storage", "format", "-t", cluster_id, "-c", str(conf)], check=True, capture_output=True)
     proc = subprocess.Popen(
-        [STROM, "serve", "--data-dir", str(tmp_path / "d"),
-         "--override", "listeners=CONTROLLER://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
-         "--override", "controller.listener.names=CONTROLLER",
-         "--override", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-         "--override", "controller.quorum.voters=1@127.0.0.1:19093"],
+        [STROM, "serve", "--config", str(conf)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline()

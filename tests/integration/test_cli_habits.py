@@ -212,17 +212,17 @@ def test_config_describe_and_alter_like_kafka_configs(broker):
         "synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000}\n")
 
     altered = strom("config", "--alter", "--entity-type", "topics", "--entity-name", t,
-                    "--add-config", "retention.ms=5000,cleanup.policy=[compact,delete]", *bs)
+                    "--add-config", "retention.ms=5000,leader.replication.throttled.replicas=[0:1,1:1]", *bs)
     assert altered.stdout == f"Completed updating config for topic {t}.\n", altered.stderr
     described = strom("config", "describe", "--topic", t, *bs).stdout.splitlines()
     assert described[0] == f"Dynamic configs for topic {t} are:"
-    assert described[1] == ("  cleanup.policy=compact,delete sensitive=false "
-                            "synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete}")
+    assert described[1] == ("  leader.replication.throttled.replicas=0:1,1:1 sensitive=false "
+                            "synonyms={DYNAMIC_TOPIC_CONFIG:leader.replication.throttled.replicas=0:1,1:1}")
     assert described[2].startswith(
         "  retention.ms=5000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=5000")
     assert len(described) == 3
 
-    deleted = strom("config", "alter", "--topic", t, "--delete-config", "retention.ms,cleanup.policy", *bs)
+    deleted = strom("config", "alter", "--topic", t, "--delete-config", "retention.ms,leader.replication.throttled.replicas", *bs)
     assert deleted.returncode == 0, deleted.stderr
     [entity] = json.loads(strom("config", "describe", "--topic", t, "--all", "--format", "json", *bs).stdout)
     assert (entity["entity_type"], entity["entity_name"]) == ("topics", t)

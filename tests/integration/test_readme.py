@@ -102,5 +102,5 @@ def test_the_examples_run_in_order(broker, tmp_path):
                              cwd=tmp_path)
         assert out.returncode == 0, f"README Tools line failed:\n{line}\nstderr:\n{out.stderr[-3000:]}"
         outputs.append(out.stdout)
-    [consumed] = [out for line, out in zip(TOOLS, outputs) if " consume " in line]
+    [consumed] = [out for line, out in zip(TOOLS, outputs) if "strom consume " in line]
     assert "hello" in consumed, consumed

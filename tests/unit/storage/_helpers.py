@@ -17,8 +17,8 @@ def batch(*values: bytes, pid: int = -1, epoch: int = -1, seq: int = -1, ts: int
                        base_sequence=seq, timestamp_ms=ts, compression=compression)
 
 
-def append(log: Log, data: bytes, now_ms: int | None = None) -> AppendResult:
-    return log.append(data, validate_batches(data), now_ms=now_ms)
+def append(log: Log, data: bytes, now_ms: int | None = None, *, leader_epoch: int | None = None) -> AppendResult:
+    return log.append(data, validate_batches(data), now_ms=now_ms, leader_epoch=leader_epoch)
 
 
 def values(log: Log, offset: int = 0, max_bytes: int = 1 << 20) -> list[bytes]:

@@ -14,7 +14,8 @@ File ``leader-epoch-checkpoint`` in the partition directory, Kafka's format::
     0 0               epoch start_offset, one line each, oldest first
     3 1200
 
-written whole and atomically (``<file>.tmp``, fsync, rename, directory fsync).
+written whole and atomically (``<file>.tmp``, fsync, rename, directory fsync)
+through the Log's FileSystem.
 
 Durability rule (what recovery relies on): every entry whose start offset is
 below the log's recovery point is in the file.  ``Log.flush_plan`` writes the
@@ -40,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from strom.storage.files import write_atomically
+from strom.storage.files import OS_FS, FileSystem, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def parse_checkpoint(text: str) -> list[EpochEntry]:
 
 
 class LeaderEpochFileCache:
-    def __init__(self, path: Path, *, write: Callable[[Path, bytes], None] | None = None) -> None:
+    def __init__(self, path: Path, *, fs: FileSystem = OS_FS) -> None:
         self.path = path
-        self._write_file = write or _write_durably
+        self.fs = fs
         self._entries: list[EpochEntry] = []
         self._epochs: list[int] = []  # the entries' epochs, for bisect
         self._version = 0  # bumped on every change (loop thread)
@@ -191,7 +192,7 @@ class LeaderEpochFileCache:
     def read_file(self) -> list[EpochEntry] | None:
         """The entries in the file; None when it is missing or malformed (logged)."""
         try:
-            text = self.path.read_text()
+            text = self.fs.read_bytes(self.path).decode()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
@@ -223,7 +224,7 @@ class LeaderEpochFileCache:
             with self._lock:
                 if version <= self._written:
                     return
-                self._write_file(self.path, data)
+                write_atomically(self.path, data, fsync=True, sync_dir=True, fs=self.fs)
                 self._written = version
         return write
 
@@ -236,6 +237,3 @@ class LeaderEpochFileCache:
     def __repr__(self) -> str:
         return f"LeaderEpochFileCache({self.path}, {self._entries})"
 
-
-def _write_durably(path: Path, data: bytes) -> None:
-    write_atomically(path, data, fsync=True, sync_dir=True)

@@ -52,6 +52,10 @@ the start.  Both only mark the checkpoint changed: it is written by the next
 flush, the next ``write_leader_epoch_checkpoint`` or at close (recovery does
 not need it sooner, see leader_epoch.py).
 
+Every file call goes through the Log's FileSystem (strom.storage.files; the
+real one by default), which it hands to its segments, indexes, producer-state
+snapshots and leader-epoch checkpoint.
+
 Threading: every method runs on the event-loop thread, except the closure
 returned by ``flush_plan`` (worker: it only fsyncs and closes descriptors
 duplicated for it on the loop, so a concurrent roll, retention or close
@@ -79,6 +83,7 @@ from strom.records.batch import (
     BROKER_PREFIX_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes, build_batch,
     decode_batch, patch_base_offset, patch_partition_leader_epoch, set_log_append_time, validate_batches,
 )
+from strom.storage.files import OS_FS, FileSystem
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from strom.storage.log_config import LogConfig
 from strom.storage.producer_state import ProducerStateManager
@@ -139,30 +144,32 @@ def _recompress(data: bytes | bytearray | memoryview, headers: list[BatchHeader]
 
 class Log:
     def __init__(self, directory: Path, config: LogConfig, *, clock: Clock, clean: bool = True,
-                 recovery_point: int = 0, log_start_offset: int | None = None) -> None:
+                 recovery_point: int = 0, log_start_offset: int | None = None, fs: FileSystem = OS_FS) -> None:
         self.dir = Path(directory)
+        self.fs = fs
         parsed = parse_partition_dir(self.dir.name)
         self.topic, self.partition = parsed if parsed else (self.dir.name, 0)
         self.config = config
         self.clock = clock
         self._segments: list[Segment] = []
         self._bases: list[int] = []
-        self.producer_state = ProducerStateManager(self.dir, config.producer_id_expiration_ms)
-        self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT)
+        self.producer_state = ProducerStateManager(self.dir, config.producer_id_expiration_ms, fs=fs)
+        self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT, fs=fs)
         self.recovery_point = recovery_point
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
         self.recovered_segments = 0  # segments the last open had to re-validate (tests, metrics)
         self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
-        self.dir.mkdir(parents=True, exist_ok=True)
+        fs.makedirs(self.dir)
         self._load(clean, log_start_offset)
         self._high_watermark = self.log_end_offset
 
     # ------------------------------------------------------------------ loading and recovery
     def _new_segment(self, base_offset: int) -> Segment:
         seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
-                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms())
+                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms(),
+                      fs=self.fs)
         self._segments.append(seg)
         self._bases.append(base_offset)
         self._dir_dirty = True
@@ -171,17 +178,18 @@ class Log:
     def _load(self, clean: bool, log_start_offset: int | None) -> None:
         bases = []
         stems = set()
-        for p in list(self.dir.iterdir()):
-            name = p.name
+        fs = self.fs
+        names = fs.listdir(self.dir)
+        for name in names:
             if name.endswith(_STALE_SUFFIXES):
-                p.unlink(missing_ok=True)
+                fs.unlink(self.dir / name, missing_ok=True)
             elif name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
                 bases.append(int(name[:-len(LOG_SUFFIX)]))
                 stems.add(name[:-len(LOG_SUFFIX)])
-        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):  # indexes without a log file (Kafka drops them)
-            for p in self.dir.glob(f"*{suffix}"):
-                if p.name[:-len(suffix)] not in stems:
-                    p.unlink(missing_ok=True)
+        for name in names:  # indexes without a log file (Kafka drops them)
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                if name.endswith(suffix) and name[:-len(suffix)] not in stems:
+                    fs.unlink(self.dir / name, missing_ok=True)
         bases.sort()
         # after a crash the segment holding the recovery point and every later one are re-validated
         first_dirty = len(bases) if clean else max(bisect.bisect_right(bases, self.recovery_point) - 1, 0)
@@ -194,7 +202,7 @@ class Log:
                 self._bases.pop()
                 seg.close()
                 for path in seg.paths():
-                    path.unlink(missing_ok=True)
+                    fs.unlink(path, missing_ok=True)
                 continue
             if i >= first_dirty:
                 self.recovered_segments += 1
@@ -493,25 +501,27 @@ class Log:
                 if seg.next_offset > self.recovery_point and seg.base_offset < end:
                     fds += seg.sync_fds()
             if self._dir_dirty:
-                fds.append(os.open(self.dir, os.O_RDONLY))
+                fds.append(self.fs.open(self.dir, os.O_RDONLY))
         except OSError:
             for fd in fds:
-                os.close(fd)
+                self.fs.close(fd)
             raise
         self._dir_dirty = False
         if up_to is None or end >= self.log_end_offset:
             self.unflushed_messages = 0
         self.last_flush_ms = self.clock.now_ms()
 
+        fs = self.fs
+
         def fsync_all() -> int:
             try:
                 if epochs is not None:
                     epochs()
                 for fd in fds:
-                    os.fsync(fd)
+                    fs.fsync(fd)
             finally:
                 for fd in fds:
-                    os.close(fd)
+                    fs.close(fd)
             return end
         return fsync_all
 
@@ -595,7 +605,7 @@ class Log:
     def _drop_segment_files(self, seg: Segment) -> None:
         seg.close()
         for p in seg.paths():
-            p.unlink(missing_ok=True)
+            self.fs.unlink(p, missing_ok=True)
 
     def truncate_to(self, offset: int) -> None:
         """Remove the batch holding ``offset`` and everything after it (follower truncation,
@@ -659,7 +669,7 @@ class Log:
         for seg in self._segments:
             seg.close()
         target = self.dir.with_name(f"{self.dir.name}.{os.urandom(16).hex()}{DELETE_DIR_SUFFIX}")
-        os.replace(self.dir, target)
+        self.fs.replace(self.dir, target)
         return target
 
     def __repr__(self) -> str:

@@ -10,12 +10,14 @@ import pytest
 from strom.records.batch import (
     CRC_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, crc32c_of, iter_batches, read_header, validate_batches,
 )
+from strom.storage.files import OsFileSystem
 from strom.storage.leader_epoch import (
     LEADER_EPOCH_CHECKPOINT, EpochEntry, LeaderEpochFileCache, format_checkpoint, parse_checkpoint,
 )
 
 from ._helpers import T0, append, batch, open_log, values
 
+pytestmark = pytest.mark.usefixtures("storage_fs")
 E = EpochEntry
 
 
@@ -153,12 +155,21 @@ def test_leader_append_stamps_the_epoch_into_every_stored_batch(tmp_path, clock)
     assert log.end_offset_for_epoch(0) == (0, 4) and log.end_offset_for_epoch(3) == (3, 5)
 
 
-def test_leader_epoch_is_stamped_with_one_pwritev_and_no_copy(tmp_path, clock, monkeypatch):
-    log = open_log(tmp_path, clock)
+class SpyFileSystem(OsFileSystem):
+    def __init__(self):
+        self.pwritevs = []
+
+    def pwritev(self, fd, buffers, offset):
+        self.pwritevs.append(buffers)
+        return os.pwritev(fd, buffers, offset)
+
+
+def test_leader_epoch_is_stamped_with_one_pwritev_and_no_copy(tmp_path, clock):
+    fs = SpyFileSystem()
+    log = open_log(tmp_path, clock, fs=fs)
     append(log, batch(b"warm"), leader_epoch=1)
-    calls = []
-    real = os.pwritev
-    monkeypatch.setattr(os, "pwritev", lambda fd, bufs, off: calls.append(bufs) or real(fd, bufs, off))
+    calls = fs.pwritevs
+    calls.clear()
     data = batch(b"x" * 1000)
     append(log, data, leader_epoch=2)
     (pieces,) = calls

@@ -11,6 +11,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import errno
+
+import pytest
+
+from strom.errors import KafkaStorageError
+from strom.storage.faults import FaultyFileSystem
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
 from strom.util.clock import FakeClock
@@ -24,7 +30,8 @@ class LogMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp())
         self.clock = FakeClock()
         self.config = LogConfig(segment_bytes=800, index_interval_bytes=150, retention_ms=-1)
-        self.log = Log(self.tmp / "m-0", self.config, clock=self.clock)
+        self.fs = FaultyFileSystem()  # faults only where a rule injects them
+        self.log = Log(self.tmp / "m-0", self.config, clock=self.clock, fs=self.fs)
         self.batches: list[tuple[int, list[bytes], int | None, int]] = []  # (base offset, values, sequence, epoch)
         self.epoch = 0  # the leader epoch appends are stamped with
         self.seq = 0  # next sequence of the idempotent producer 1
@@ -58,6 +65,31 @@ class LogMachine(RuleBasedStateMachine):
             assert retry.duplicate and (retry.first_offset, retry.last_offset) == (r.first_offset, r.last_offset)
         self.clock.advance(10)
 
+    @rule(short=st.booleans())
+    def append_on_a_full_disk(self, short):
+        """A write that fails (or writes half) is refused and changes nothing."""
+        if short:
+            fault = self.fs.short_write("pwrite", "pwritev", times=1)
+        else:
+            fault = self.fs.fail("pwrite", "pwritev", "open", times=1)  # open: a roll may come first
+        try:
+            with pytest.raises(KafkaStorageError):
+                append(self.log, batch(b"lost", ts=self.clock.now_ms()), leader_epoch=self.epoch + 1)
+        finally:
+            self.fs.heal(fault)
+
+    @rule()
+    def flush_fails(self):
+        """An fsync error keeps the recovery point where it was."""
+        before = self.log.recovery_point
+        fault = self.fs.fail("fsync", error=errno.EIO, times=1)
+        try:
+            self.log.flush()
+        except OSError:
+            assert self.log.recovery_point == before
+        finally:
+            self.fs.heal(fault)
+
     @rule(step=st.integers(1, 3))
     def new_leader_epoch(self, step):
         self.epoch += step
@@ -71,7 +103,7 @@ class LogMachine(RuleBasedStateMachine):
             for seg in self.log.segments:
                 seg.drop_descriptors()
         self.log = Log(self.tmp / "m-0", self.config, clock=self.clock, clean=clean,
-                       recovery_point=recovery_point, log_start_offset=self.start)
+                       recovery_point=recovery_point, log_start_offset=self.start, fs=self.fs)
 
     @precondition(lambda self: self.batches)
     @rule(data=st.data())
@@ -120,6 +152,7 @@ class LogMachine(RuleBasedStateMachine):
         entries = self.log.leader_epoch_cache.entries
         assert all(e.start_offset >= self.start for e in entries)
         assert [e.epoch for e in entries] == sorted({e.epoch for e in entries})
+        assert all(e.epoch in {epoch for *_, epoch in self.batches} for e in entries)  # no failed append's
 
 
 LogMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,

@@ -15,6 +15,8 @@ from strom.util.clock import FakeClock
 
 from ._helpers import append, batch, open_log, values
 
+pytestmark = pytest.mark.usefixtures("storage_fs")
+
 
 @pytest.fixture
 def recoveries(monkeypatch):

@@ -355,7 +355,8 @@ class Log:
             else:
                 pieces += (broker_prefix_bytes(offset, h.batch_length, epoch),
                            view[pos + BROKER_PREFIX_SIZE:pos + h.size])
-            placed.append((pos, h._replace(base_offset=offset, partition_leader_epoch=epoch)))
+            # the header as stored (``_make`` of a tuple: a third of the cost of ``_replace``)
+            placed.append((pos, BatchHeader._make((offset, h.batch_length, epoch) + h[3:])))
             offset += h.last_offset_delta + 1
             pos += h.size
             max_ts = max(max_ts, h.max_timestamp)

@@ -241,8 +241,11 @@ class Log:
                         cache.assign(h.partition_leader_epoch, h.base_offset)
         cache.truncate_from_end(self.log_end_offset)
         cache.truncate_from_start(self.log_start_offset)
-        if cache.dirty and self.size_bytes:  # a new, empty log gets its file with its first epoch
-            self.write_leader_epoch_checkpoint()
+        if cache.dirty:
+            if self.size_bytes:
+                self.write_leader_epoch_checkpoint()
+            elif stored is None and not cache.entries:  # a new, empty log gets its file with its first epoch
+                cache.mark_written()
 
     def _rebuild_producer_state(self) -> None:
         """Newest snapshot at or below the log end, then replay the batch headers after it."""

@@ -275,8 +275,8 @@ def test_an_existing_log_without_epochs_gets_an_empty_checkpoint_once(tmp_path, 
     log = open_log(tmp_path, clock)
     append(log, batch(b"old"))  # written before epochs existed: -1
     log.close(flush=True)
-    (log.dir / LEADER_EPOCH_CHECKPOINT).unlink()
-    reopened = open_log(tmp_path, clock)
+    (log.dir / LEADER_EPOCH_CHECKPOINT).unlink(missing_ok=True)  # (a log created empty has none yet)
+    reopened = open_log(tmp_path, clock)  # rebuilt from the headers: no epoch, but a file from now on
     assert checkpoint_text(reopened) == "0\n0\n"
     assert reopened.epoch_for_offset(0) == -1
 
@@ -343,3 +343,23 @@ def test_moving_the_log_start_truncates_the_epochs_from_the_start(tmp_path, cloc
     log.close(flush=True)
     reopened = open_log(tmp_path, clock, segment_bytes=300, retention_ms=-1)
     assert reopened.leader_epoch_cache.entries[0] == E(1, reopened.log_start_offset)
+
+
+def test_an_empty_log_writes_no_checkpoint_until_its_first_epoch(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    log.close(flush=True)  # e.g. the 50 __consumer_offsets partitions: no file, no fsync
+    assert not (log.dir / LEADER_EPOCH_CHECKPOINT).exists()
+    reopened = open_log(tmp_path, clock)
+    append(reopened, batch(b"a"), leader_epoch=2)
+    reopened.close(flush=True)
+    assert checkpoint_text(reopened) == "0\n1\n2 0\n"
+
+
+def test_truncating_everything_rewrites_the_checkpoint_empty(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    append(log, batch(b"a"), leader_epoch=2)
+    log.flush()
+    log.truncate_fully_and_start_at(10)
+    log.close(flush=True)
+    assert checkpoint_text(log) == "0\n0\n"  # a stale entry would claim epoch 2 for offset 10
+    assert open_log(tmp_path, clock).epoch_for_offset(10) == -1

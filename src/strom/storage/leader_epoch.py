@@ -26,6 +26,10 @@ the entries at or after the first re-validated segment and re-derives them
 from the batch headers it re-reads, then drops entries beyond the log end
 (``truncate_from_end``) and below the log start (``truncate_from_start``).  A
 missing or malformed file is rebuilt from every batch header of the log.
+(Retention also raises the in-memory recovery point, to the log start; that
+is safe because the recovery-point checkpoint is only written at a clean
+shutdown, together with this file.  Whoever checkpoints recovery points
+periodically must write this file first.)
 
 Threading: the entries are read and changed on the event-loop thread only.
 A plan from ``checkpoint_plan`` captures them there and runs on a worker;

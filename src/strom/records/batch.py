@@ -242,6 +242,17 @@ def base_offset_bytes(base_offset: int) -> bytes:
     return _I64.pack(base_offset)
 
 
+_BROKER_PREFIX = struct.Struct(">qii")
+BROKER_PREFIX_SIZE = MAGIC_OFFSET  # 16: base_offset, batch_length, partition_leader_epoch
+
+
+def broker_prefix_bytes(base_offset: int, batch_length: int, partition_leader_epoch: int) -> bytes:
+    """The first ``BROKER_PREFIX_SIZE`` bytes of a batch as the broker stores it: its base offset,
+    its (unchanged) length and the partition leader epoch, none of them covered by the CRC.  The
+    append path writes these and then the rest of the received batch from byte 16, uncopied."""
+    return _BROKER_PREFIX.pack(base_offset, batch_length, partition_leader_epoch)
+
+
 def patch_base_offset(buf: bytearray | memoryview, pos: int, base_offset: int) -> None:
     """Write ``base_offset`` into the batch at ``pos`` (not covered by the CRC)."""
     _I64.pack_into(buf, pos, base_offset)

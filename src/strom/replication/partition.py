@@ -1,9 +1,11 @@
 """Partition: one replica of a topic partition hosted by this broker.
 
 Single-node for now: this broker is the leader, the ISR is itself, and the
-high watermark follows the log end offset after every append.  The
-replication issue adds follower state, ISR changes and the leader epoch cache
-here without changing the interface the handlers use.
+high watermark follows the log end offset after every append.  Appends are
+leader appends: every batch is stamped with ``leader_epoch`` and the log's
+leader-epoch cache (``Log.leader_epoch_cache``) records where each epoch
+starts.  The replication issue adds follower state and ISR changes here
+without changing the interface the handlers use.
 
 Owned by the ReplicaManager on the event loop.  Fetchers waiting for data
 (long poll) park a future in ``_waiters``; every append wakes them.
@@ -55,11 +57,15 @@ class Partition:
         return self.log.log_start_offset
 
     def append(self, data: bytes, headers: list[BatchHeader], now_ms: int) -> AppendResult:
-        result = self.log.append(data, headers, now_ms=now_ms)
+        result = self.log.append(data, headers, now_ms=now_ms, leader_epoch=self.leader_epoch)
         self.log.high_watermark = self.log.log_end_offset
         if not result.duplicate:
             self._wake()
         return result
+
+    def epoch_for_offset(self, offset: int) -> int:
+        """Leader epoch of the record at ``offset`` (-1 when unknown)."""
+        return self.log.epoch_for_offset(offset)
 
     def read(self, offset: int, max_bytes: int, *, min_one_batch: bool, read_committed: bool) -> ReadResult:
         hw = self.log.high_watermark

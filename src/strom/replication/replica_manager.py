@@ -11,6 +11,8 @@ the log's blocking work on worker threads, never on the loop:
   expired segments; their files are renamed at once and unlinked on a worker
   after ``file.delete.delay.ms``.
 * topic deletion: the partition directory is renamed at once and removed on a worker.
+* leader-epoch checkpoint: after an append that started a new leader epoch, the
+  log's ``leader-epoch-checkpoint`` is written (fsynced) on a worker.
 
 Every task it starts belongs to the TaskGroup handed to ``start``.
 """
@@ -42,6 +44,7 @@ class ReplicaManager:
         self._retention_interval = retention_check_interval_ms / 1000
         self._flush_interval = flush_check_interval_ms / 1000
         self._flushing: set[int] = set()  # id() of logs with a flush in progress
+        self._checkpointing: set[int] = set()  # id() of logs with a leader-epoch checkpoint write in progress
         self._tg: asyncio.TaskGroup | None = None
 
     # ------------------------------------------------------------------ lookup
@@ -87,9 +90,13 @@ class ReplicaManager:
 
     # ------------------------------------------------------------------ appends and waits
     def after_append(self, part: Partition) -> None:
-        """Called by the produce path: start a flush if the log's policy says so."""
-        if part.log.needs_flush(self.clock.now_ms()):
-            self._start_flush(part.log)
+        """Called by the produce path: start a flush if the log's policy says so, and a
+        leader-epoch checkpoint write if the append started a new epoch."""
+        the_log = part.log
+        if the_log.needs_flush(self.clock.now_ms()):
+            self._start_flush(the_log)
+        if the_log.leader_epoch_cache.dirty:
+            self._start_epoch_checkpoint(the_log)
 
     async def wait_for_data(self, parts: list[Partition], timeout_s: float) -> None:
         """Return when any of ``parts`` gets an append, or after ``timeout_s``.  With no partitions
@@ -138,6 +145,23 @@ class ReplicaManager:
             log.exception("flush of %s-%d failed", the_log.topic, the_log.partition)
         finally:
             self._flushing.discard(id(the_log))
+
+    def _start_epoch_checkpoint(self, the_log: Log) -> None:
+        if id(the_log) in self._checkpointing or self._tg is None:
+            return
+        self._checkpointing.add(id(the_log))
+        self._spawn(self._write_epoch_checkpoint(the_log))
+
+    async def _write_epoch_checkpoint(self, the_log: Log) -> None:
+        try:
+            plan = the_log.leader_epoch_cache.checkpoint_plan()
+            if plan is not None:
+                await asyncio.to_thread(plan)
+        except OSError as exc:  # retried by the next flush, epoch change or close
+            log.warning("could not write the leader-epoch checkpoint of %s-%d: %s", the_log.topic,
+                        the_log.partition, exc)
+        finally:
+            self._checkpointing.discard(id(the_log))
 
     async def _flush_loop(self) -> None:
         while True:

@@ -21,7 +21,7 @@ exactly as long as their entries, so there is nothing to trim).  An index is
 loaded lazily on the first lookup into compact ``array`` columns; opening a
 segment reads only its last entry.  A file that is not a whole number of
 entries or fails the segment's sanity check is rebuilt from the log.  Owned by
-its Segment; event-loop thread only.
+its Segment, whose FileSystem it uses; event-loop thread only.
 
 An index whose file cannot be written (disk full, read-only file system) goes
 *memory-only*: its file is removed (so a later start cannot trust a stale one
@@ -39,7 +39,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
-from strom.storage.files import write_atomically
+from strom.storage.files import OS_FS, FileSystem, write_atomically
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
@@ -55,8 +55,9 @@ class CorruptIndex(Exception):
 class _IndexFile:
     ENTRY: struct.Struct
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+    def __init__(self, path: Path, base_offset: int, max_bytes: int, *, fs: FileSystem = OS_FS) -> None:
         self.path = path
+        self.fs = fs
         self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.ENTRY.size)
         self.entries = 0
@@ -69,7 +70,7 @@ class _IndexFile:
     def open_existing(self) -> None:
         """Check the file's shape without reading it (raises CorruptIndex)."""
         try:
-            size = os.stat(self.path).st_size
+            size = self.fs.stat(self.path).st_size
         except FileNotFoundError:
             raise CorruptIndex(f"{self.path.name} is missing") from None
         if size % self.ENTRY.size:
@@ -85,9 +86,11 @@ class _IndexFile:
         if self._loaded:
             return self._last_loaded()
         if self._last_raw is None:
-            with open(self.path, "rb") as f:
-                f.seek((self.entries - 1) * self.ENTRY.size)
-                data = f.read(self.ENTRY.size)
+            fd = self.fs.open(self.path, os.O_RDONLY)
+            try:
+                data = self.fs.pread(fd, self.ENTRY.size, (self.entries - 1) * self.ENTRY.size)
+            finally:
+                self.fs.close(fd)
             if len(data) != self.ENTRY.size:
                 raise CorruptIndex(f"{self.path.name} shrank while reading")
             self._last_raw = self.ENTRY.unpack(data)
@@ -95,7 +98,7 @@ class _IndexFile:
 
     def ensure_loaded(self) -> None:
         if not self._loaded:
-            data = self.path.read_bytes() if self.entries else b""
+            data = self.fs.read_bytes(self.path) if self.entries else b""
             if len(data) != self.entries * self.ENTRY.size:
                 raise CorruptIndex(f"{self.path.name} changed size")
             self._load(data)
@@ -107,8 +110,8 @@ class _IndexFile:
             return
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            if os.write(self._fd, entry) != len(entry):
+                self._fd = self.fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if self.fs.write(self._fd, entry) != len(entry):
                 raise OSError(f"short write to {self.path.name}")
         except OSError as exc:
             self.go_memory_only(exc)
@@ -120,7 +123,7 @@ class _IndexFile:
         if self.memory_only:
             return
         try:
-            write_atomically(self.path, self._dump())
+            write_atomically(self.path, self._dump(), fs=self.fs)
         except OSError as exc:
             self.go_memory_only(exc)
 
@@ -130,7 +133,7 @@ class _IndexFile:
         self.memory_only = True
         self._loaded = True
         try:
-            self.path.unlink(missing_ok=True)
+            self.fs.unlink(self.path, missing_ok=True)
         except OSError:  # pragma: no cover - an unremovable index is rebuilt when it fails the checks
             pass
         log.warning("could not write %s (%s); the index is kept in memory and will be rebuilt from the "
@@ -146,7 +149,7 @@ class _IndexFile:
         self.close()
         if not self.memory_only:
             try:
-                os.truncate(self.path, count * self.ENTRY.size)
+                self.fs.truncate(self.path, count * self.ENTRY.size)
             except OSError as exc:
                 self.go_memory_only(exc)
 
@@ -161,7 +164,7 @@ class _IndexFile:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            self.fs.close(self._fd)
             self._fd = None
 
     # subclass hooks
@@ -184,8 +187,8 @@ class OffsetIndex(_IndexFile):
 
     ENTRY = OFFSET_ENTRY
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, base_offset, max_bytes)
+    def __init__(self, path: Path, base_offset: int, max_bytes: int, *, fs: FileSystem = OS_FS) -> None:
+        super().__init__(path, base_offset, max_bytes, fs=fs)
         self.rel_offsets = array("i")
         self.positions = array("i")
 
@@ -250,8 +253,8 @@ class TimeIndex(_IndexFile):
 
     ENTRY = TIME_ENTRY
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, base_offset, max_bytes)
+    def __init__(self, path: Path, base_offset: int, max_bytes: int, *, fs: FileSystem = OS_FS) -> None:
+        super().__init__(path, base_offset, max_bytes, fs=fs)
         self.timestamps = array("q")
         self.rel_offsets = array("i")
 

@@ -3,12 +3,17 @@
 Directory ``<topic>-<partition>/`` (Kafka's layout) holds the segments
 ``<20-digit base offset>.log`` with their ``.index`` and ``.timeindex`` (see
 segment.py and index.py for the file formats) and the producer-state
-snapshots ``<20-digit offset>.snapshot`` (see producer_state.py).
+snapshots ``<20-digit offset>.snapshot`` (see producer_state.py) and the
+``leader-epoch-checkpoint`` (see leader_epoch.py).
 
 Appending assigns offsets: each batch gets the next offsets by patching its
-base offset (not covered by the CRC); nothing else in a batch changes, except
-the timestamp fields for LogAppendTime topics and a re-encoding when the
-topic's ``compression.type`` is not ``producer``.  Validation on append
+base offset, and as leader (``leader_epoch`` given) its partitionLeaderEpoch
+is set to the partition's leader epoch — both outside the CRC, written as a
+16-byte prefix before the received bytes from offset 16 on, so nothing is
+copied.  Nothing else in a batch changes, except the timestamp fields for
+LogAppendTime topics and a re-encoding when the topic's ``compression.type``
+is not ``producer``.  The first batch of a newer epoch adds an entry to the
+leader-epoch cache.  Validation on append
 (Kafka's LogValidator): CreateTime timestamps must lie within
 ``message.timestamp.before.max.ms`` / ``after.max.ms`` of now
 (INVALID_TIMESTAMP; checked on each batch's first and max timestamp, not on
@@ -33,7 +38,23 @@ sanity-checked, rebuilt when missing or corrupt); after an unclean shutdown
 (``clean=False``) the segment holding the recovery point and every later one
 are re-validated batch by batch (CRC-32C), a torn or corrupt tail is cut off,
 later segments are dropped, and the producer state is rebuilt from the newest
-snapshot at or below the log end by replaying batch headers.
+snapshot at or below the log end by replaying batch headers.  The leader-epoch
+cache is read from its checkpoint; entries from the first re-validated segment
+on are re-derived from the batch headers, and entries beyond the log end or
+before the log start are dropped (a missing or malformed checkpoint is rebuilt
+from every batch header).
+
+Truncation (``truncate_to``, the follower's primitive) removes whole batches
+from the end across segments and indexes, drops the leader-epoch entries and
+producer snapshots beyond the new end and rebuilds the producer state; moving
+the log start (retention, DeleteRecords) truncates the leader-epoch cache from
+the start.  Both only mark the checkpoint changed: it is written by the next
+flush, the next ``write_leader_epoch_checkpoint`` or at close (recovery does
+not need it sooner, see leader_epoch.py).
+
+Every file call goes through the Log's FileSystem (strom.storage.files; the
+real one by default), which it hands to its segments, indexes, producer-state
+snapshots and leader-epoch checkpoint.
 
 Threading: every method runs on the event-loop thread, except the closure
 returned by ``flush_plan`` (worker: it only fsyncs and closes descriptors
@@ -59,9 +80,11 @@ from pathlib import Path
 from strom.errors import InvalidTimestamp, KafkaStorageError, OffsetOutOfRange
 from strom.records import compression
 from strom.records.batch import (
-    BASE_OFFSET_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, base_offset_bytes, build_batch,
-    decode_batch, patch_base_offset, set_log_append_time, validate_batches,
+    BROKER_PREFIX_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes, build_batch,
+    decode_batch, patch_base_offset, patch_partition_leader_epoch, set_log_append_time, validate_batches,
 )
+from strom.storage.files import OS_FS, FileSystem
+from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from strom.storage.log_config import LogConfig
 from strom.storage.producer_state import ProducerStateManager
 from strom.storage.segment import (
@@ -121,15 +144,17 @@ def _recompress(data: bytes | bytearray | memoryview, headers: list[BatchHeader]
 
 class Log:
     def __init__(self, directory: Path, config: LogConfig, *, clock: Clock, clean: bool = True,
-                 recovery_point: int = 0, log_start_offset: int | None = None) -> None:
+                 recovery_point: int = 0, log_start_offset: int | None = None, fs: FileSystem = OS_FS) -> None:
         self.dir = Path(directory)
+        self.fs = fs
         parsed = parse_partition_dir(self.dir.name)
         self.topic, self.partition = parsed if parsed else (self.dir.name, 0)
         self.config = config
         self.clock = clock
         self._segments: list[Segment] = []
         self._bases: list[int] = []
-        self.producer_state = ProducerStateManager(self.dir, config.producer_id_expiration_ms)
+        self.producer_state = ProducerStateManager(self.dir, config.producer_id_expiration_ms, fs=fs)
+        self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT, fs=fs)
         self.recovery_point = recovery_point
         self.unflushed_messages = 0
         self.last_flush_ms = clock.now_ms()
@@ -137,14 +162,15 @@ class Log:
         self.truncated_bytes = 0  # bytes the last open cut off: torn tails and the segments after them
         self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
-        self.dir.mkdir(parents=True, exist_ok=True)
+        fs.makedirs(self.dir)
         self._load(clean, log_start_offset)
         self._high_watermark = self.log_end_offset
 
     # ------------------------------------------------------------------ loading and recovery
     def _new_segment(self, base_offset: int) -> Segment:
         seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
-                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms())
+                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms(),
+                      fs=self.fs)
         self._segments.append(seg)
         self._bases.append(base_offset)
         self._dir_dirty = True
@@ -153,20 +179,22 @@ class Log:
     def _load(self, clean: bool, log_start_offset: int | None) -> None:
         bases = []
         stems = set()
-        for p in list(self.dir.iterdir()):
-            name = p.name
+        fs = self.fs
+        names = fs.listdir(self.dir)
+        for name in names:
             if name.endswith(_STALE_SUFFIXES):
-                p.unlink(missing_ok=True)
+                fs.unlink(self.dir / name, missing_ok=True)
             elif name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
                 bases.append(int(name[:-len(LOG_SUFFIX)]))
                 stems.add(name[:-len(LOG_SUFFIX)])
-        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):  # indexes without a log file (Kafka drops them)
-            for p in self.dir.glob(f"*{suffix}"):
-                if p.name[:-len(suffix)] not in stems:
-                    p.unlink(missing_ok=True)
+        for name in names:  # indexes without a log file (Kafka drops them)
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                if name.endswith(suffix) and name[:-len(suffix)] not in stems:
+                    fs.unlink(self.dir / name, missing_ok=True)
         bases.sort()
         # after a crash the segment holding the recovery point and every later one are re-validated
         first_dirty = len(bases) if clean else max(bisect.bisect_right(bases, self.recovery_point) - 1, 0)
+        recover_from = bases[first_dirty] if first_dirty < len(bases) else None
         truncated = False
         for i, base in enumerate(bases):
             seg = self._new_segment(base)
@@ -176,7 +204,7 @@ class Log:
                 self.truncated_bytes += seg.size
                 seg.close()
                 for path in seg.paths():
-                    path.unlink(missing_ok=True)
+                    fs.unlink(path, missing_ok=True)
                 continue
             if i >= first_dirty:
                 self.recovered_segments += 1
@@ -193,6 +221,35 @@ class Log:
         self.log_start_offset = min(start, self.log_end_offset)
         self.recovery_point = self.log_end_offset if clean else min(self.recovery_point, self.log_end_offset)
         self._rebuild_producer_state()
+        self._load_leader_epochs(recover_from)
+
+    def _load_leader_epochs(self, recover_from: int | None) -> None:
+        """The checkpoint, with the entries from ``recover_from`` (first re-validated segment) on
+        re-derived from batch headers; all of them re-derived when the file is missing or
+        malformed.  Written back at once when that changed anything and the log has data."""
+        cache = self.leader_epoch_cache
+        stored = cache.read_file()
+        if stored is None:
+            cache.replace_all([])
+            recover_from = self._segments[0].base_offset
+        else:
+            cache.replace_all(stored)
+            cache.mark_written()
+        if recover_from is not None:
+            cache.truncate_from_end(recover_from)
+            for seg in self._segments:
+                if seg.base_offset < recover_from:
+                    continue
+                for _pos, h in seg.iter_headers():
+                    if h.partition_leader_epoch > cache.latest_epoch:
+                        cache.assign(h.partition_leader_epoch, h.base_offset)
+        cache.truncate_from_end(self.log_end_offset)
+        cache.truncate_from_start(self.log_start_offset)
+        if cache.dirty:
+            if self.size_bytes:
+                self.write_leader_epoch_checkpoint()
+            elif stored is None and not cache.entries:  # a new, empty log gets its file with its first epoch
+                cache.mark_written()
 
     def _rebuild_producer_state(self) -> None:
         """Newest snapshot at or below the log end, then replay the batch headers after it."""
@@ -237,6 +294,23 @@ class Log:
     def size_bytes(self) -> int:
         return sum(s.size for s in self._segments)
 
+    def epoch_for_offset(self, offset: int) -> int:
+        """Leader epoch of the record at ``offset`` (-1 when unknown), from the leader-epoch cache."""
+        return self.leader_epoch_cache.epoch_for_offset(offset)
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """Kafka's OffsetForLeaderEpoch answer: (epoch, end offset); see LeaderEpochFileCache.end_offset_for."""
+        return self.leader_epoch_cache.end_offset_for(epoch, self.log_end_offset)
+
+    def write_leader_epoch_checkpoint(self) -> None:
+        """Write the leader-epoch checkpoint now if it changed (calling thread; failures are logged
+        and leave it marked changed, so the next flush or close tries again)."""
+        try:
+            self.leader_epoch_cache.write_checkpoint()
+        except OSError as exc:
+            log.warning("could not write the leader-epoch checkpoint of %s-%d (%s); will retry",
+                        self.topic, self.partition, exc)
+
     def update_config(self, config: LogConfig) -> None:
         """Swap in a new config (takes effect at the next append / roll / retention check)."""
         self.config = config
@@ -244,8 +318,11 @@ class Log:
 
     # ------------------------------------------------------------------ append
     def append(self, data: bytes | bytearray | memoryview, headers: list[BatchHeader], *,
-               now_ms: int | None = None) -> AppendResult:
+               now_ms: int | None = None, leader_epoch: int | None = None) -> AppendResult:
         """Append batches checked by ``validate_batches`` (``headers`` are its result for ``data``).
+
+        ``leader_epoch``: as leader, the partition's epoch, stamped into every batch; None keeps
+        the batches' own partitionLeaderEpoch (follower appends, the metadata log).
 
         Raises InvalidTimestamp, InvalidProducerEpoch, OutOfOrderSequence, KafkaStorageError.
         A duplicate (idempotent retry) writes nothing and returns the original offsets.
@@ -265,8 +342,9 @@ class Log:
         dup = self.producer_state.check_batches(headers)
         if dup is not None:
             return AppendResult(dup.first_offset, dup.last_offset, -1, self.log_start_offset, True)
-        # Offsets are assigned by writing each batch's first 8 bytes (outside the CRC) anew; the
-        # rest goes out as received.  LogAppendTime changes CRC-covered fields: that copies.
+        # Offsets and the leader epoch are assigned by writing each batch's first 16 bytes (outside
+        # the CRC) anew; the rest goes out as received.  LogAppendTime changes CRC-covered fields:
+        # that copies.
         buf = bytearray(data) if log_append else None
         view = memoryview(data)
         pieces: list[bytes | memoryview] = []
@@ -275,13 +353,17 @@ class Log:
         pos = 0
         max_ts = -1
         for h in headers:
+            epoch = h.partition_leader_epoch if leader_epoch is None else leader_epoch
             if buf is not None:
                 patch_base_offset(buf, pos, offset)
+                patch_partition_leader_epoch(buf, pos, epoch)
                 set_log_append_time(buf, pos, now)
                 h = h._replace(max_timestamp=now, attributes=h.attributes | TIMESTAMP_TYPE_BIT)
             else:
-                pieces += (base_offset_bytes(offset), view[pos + BASE_OFFSET_SIZE:pos + h.size])
-            placed.append((pos, h._replace(base_offset=offset)))
+                pieces += (broker_prefix_bytes(offset, h.batch_length, epoch),
+                           view[pos + BROKER_PREFIX_SIZE:pos + h.size])
+            # the header as stored (``_make`` of a tuple: a third of the cost of ``_replace``)
+            placed.append((pos, BatchHeader._make((offset, h.batch_length, epoch) + h[3:])))
             offset += h.last_offset_delta + 1
             pos += h.size
             max_ts = max(max_ts, h.max_timestamp)
@@ -294,8 +376,11 @@ class Log:
                           "KAFKA_STORAGE_ERROR; logged at most once a minute)",
                           self.topic, self.partition, exc, self._write_errors.count)
             raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
+        cache = self.leader_epoch_cache
         for _, h in placed:
             self.producer_state.update(h)
+            if h.partition_leader_epoch != cache.latest_epoch:
+                cache.assign(h.partition_leader_epoch, h.base_offset)
         self.unflushed_messages += offset - first
         self._high_watermark = self.log_end_offset
         return AppendResult(first, offset - 1, now if log_append else -1, self.log_start_offset)
@@ -407,11 +492,14 @@ class Log:
 
         Contract: the returned closure runs on a worker thread; it touches no Log state, only
         file descriptors duplicated for it here (each segment holding offsets at or beyond the
-        recovery point, and the directory when files were created), which it fsyncs and closes;
-        it returns the offset now durable.  Pass that to ``flush_done`` on the loop.  If it
-        raises, the descriptors are closed and the recovery point stays where it was."""
+        recovery point, and the directory when files were created), which it fsyncs and closes,
+        and the leader-epoch checkpoint captured here when it changed, which it writes first (a
+        thread-safe plan; so the recovery point never passes an epoch entry that is not on
+        disk).  It returns the offset now durable: pass that to ``flush_done`` on the loop.  If
+        it raises, the descriptors are closed and the recovery point stays where it was."""
         end = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
-        if end <= self.recovery_point and not self._dir_dirty:
+        epochs = self.leader_epoch_cache.checkpoint_plan()
+        if end <= self.recovery_point and not self._dir_dirty and epochs is None:
             if up_to is None:
                 self.unflushed_messages = 0
             return None
@@ -421,23 +509,27 @@ class Log:
                 if seg.next_offset > self.recovery_point and seg.base_offset < end:
                     fds += seg.sync_fds()
             if self._dir_dirty:
-                fds.append(os.open(self.dir, os.O_RDONLY))
+                fds.append(self.fs.open(self.dir, os.O_RDONLY))
         except OSError:
             for fd in fds:
-                os.close(fd)
+                self.fs.close(fd)
             raise
         self._dir_dirty = False
         if up_to is None or end >= self.log_end_offset:
             self.unflushed_messages = 0
         self.last_flush_ms = self.clock.now_ms()
 
+        fs = self.fs
+
         def fsync_all() -> int:
             try:
+                if epochs is not None:
+                    epochs()
                 for fd in fds:
-                    os.fsync(fd)
+                    fs.fsync(fd)
             finally:
                 for fd in fds:
-                    os.close(fd)
+                    fs.close(fd)
             return end
         return fsync_all
 
@@ -464,6 +556,7 @@ class Log:
                                    f"{offset}, beyond the high watermark {self._high_watermark}")
         if offset > self.log_start_offset:
             self.log_start_offset = offset
+            self.leader_epoch_cache.truncate_from_start(offset)
 
     def segments_to_delete(self, now_ms: int) -> list[Segment]:
         """Oldest whole segments that may go (Kafka's deleteOldSegments): older than retention.ms
@@ -510,6 +603,7 @@ class Log:
             self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
             self._high_watermark = max(self._high_watermark, self.log_start_offset)
             self.recovery_point = max(self.recovery_point, self.log_start_offset)
+            self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         return removed
 
     def expire_producers(self, now_ms: int) -> int:
@@ -519,12 +613,14 @@ class Log:
     def _drop_segment_files(self, seg: Segment) -> None:
         seg.close()
         for p in seg.paths():
-            p.unlink(missing_ok=True)
+            self.fs.unlink(p, missing_ok=True)
 
     def truncate_to(self, offset: int) -> None:
         """Remove the batch holding ``offset`` and everything after it (follower truncation,
-        Kafka's truncateTo; offsets are batch boundaries in practice).  Below the first segment
-        this becomes ``truncate_fully_and_start_at(offset)``."""
+        Kafka's truncateTo; offsets are batch boundaries in practice): whole segments beyond it,
+        the tail of the segment holding it and their index entries, leader-epoch entries and
+        producer snapshots beyond the new end (the producer state is rebuilt).  Below the first
+        segment this becomes ``truncate_fully_and_start_at(offset)``."""
         if offset >= self.log_end_offset:
             return
         if offset < self._segments[0].base_offset:
@@ -538,6 +634,7 @@ class Log:
         self.log_start_offset = min(self.log_start_offset, end)
         self._high_watermark = min(self._high_watermark, end)
         self.recovery_point = min(self.recovery_point, end)
+        self.leader_epoch_cache.truncate_from_end(end)
         self.producer_state.truncate_snapshots_after(end)
         self._rebuild_producer_state()
 
@@ -548,18 +645,24 @@ class Log:
         self._segments, self._bases = [], []
         self.producer_state.delete_all_snapshots()
         self.producer_state.producers = {}
+        self.leader_epoch_cache.clear()
         self._new_segment(offset)
         self.log_start_offset = self._high_watermark = self.recovery_point = offset
         self.unflushed_messages = 0
 
     def close(self, *, flush: bool = False) -> None:
-        """Write a producer snapshot and close every segment (final time-index entries); with
-        ``flush`` (clean shutdown) fsync everything unflushed, the active segment's indexes included."""
+        """Write a producer snapshot and the leader-epoch checkpoint and close every segment (final
+        time-index entries); with ``flush`` (clean shutdown) fsync everything unflushed, the active
+        segment's indexes included (an unwritable checkpoint then raises: the shutdown is unclean)."""
         if not self._segments or self.active.closed:
             return
         try:
             if self.producer_state.latest_snapshot_offset() != self.log_end_offset:  # Kafka: only when it moved
                 self._write_producer_snapshot(self.log_end_offset)
+            if flush:
+                self.leader_epoch_cache.write_checkpoint()
+            else:
+                self.write_leader_epoch_checkpoint()
             if flush:
                 self.active.on_inactive()
                 self.flush()
@@ -574,7 +677,7 @@ class Log:
         for seg in self._segments:
             seg.close()
         target = self.dir.with_name(f"{self.dir.name}.{os.urandom(16).hex()}{DELETE_DIR_SUFFIX}")
-        os.replace(self.dir, target)
+        self.fs.replace(self.dir, target)
         return target
 
     def __repr__(self) -> str:

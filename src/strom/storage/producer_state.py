@@ -51,7 +51,7 @@ from pathlib import Path
 
 from strom.errors import InvalidProducerEpoch, OutOfOrderSequence
 from strom.records.batch import INT32_MAX, NO_PRODUCER_EPOCH, NO_SEQUENCE, BatchHeader, crc32c_of
-from strom.storage.files import write_atomically
+from strom.storage.files import OS_FS, FileSystem, write_atomically
 
 MAX_CACHED_BATCHES = 5
 SNAPSHOT_SUFFIX = ".snapshot"
@@ -108,8 +108,9 @@ def _check_sequence(pid: int, epoch: int, last_seq: int, h: BatchHeader) -> None
 
 
 class ProducerStateManager:
-    def __init__(self, directory: Path, expiration_ms: int = 86_400_000) -> None:
+    def __init__(self, directory: Path, expiration_ms: int = 86_400_000, *, fs: FileSystem = OS_FS) -> None:
         self.dir = directory
+        self.fs = fs
         self.expiration_ms = expiration_ms
         self.producers: dict[int, ProducerEntry] = {}
 
@@ -176,10 +177,14 @@ class ProducerStateManager:
     def snapshot_files(self) -> list[tuple[int, Path]]:
         """(offset, path) of the snapshot files, oldest first."""
         out = []
-        for p in self.dir.glob(f"*{SNAPSHOT_SUFFIX}"):
-            stem = p.name[:-len(SNAPSHOT_SUFFIX)]
-            if stem.isdigit():
-                out.append((int(stem), p))
+        try:
+            names = self.fs.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        for name in names:
+            stem = name[:-len(SNAPSHOT_SUFFIX)]
+            if name.endswith(SNAPSHOT_SUFFIX) and stem.isdigit():
+                out.append((int(stem), self.dir / name))
         return sorted(out)
 
     def latest_snapshot_offset(self) -> int | None:
@@ -199,13 +204,13 @@ class ProducerStateManager:
         doc = {"version": SNAPSHOT_VERSION, "offset": offset, "crc": crc32c_of(self._canonical(producers)),
                "producers": producers}
         path = self.dir / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-        write_atomically(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode())
+        write_atomically(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), fs=self.fs)
         for _, old in self.snapshot_files()[:-SNAPSHOTS_KEPT]:
-            old.unlink(missing_ok=True)
+            self.fs.unlink(old, missing_ok=True)
         return path
 
     def _read_snapshot(self, path: Path, offset: int) -> dict[int, ProducerEntry]:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(self.fs.read_bytes(path))
         if doc.get("version") != SNAPSHOT_VERSION or doc.get("offset") != offset:
             raise ValueError("unknown version or offset mismatch")
         if crc32c_of(self._canonical(doc["producers"])) != doc["crc"]:
@@ -224,12 +229,12 @@ class ProducerStateManager:
         self.producers = {}
         for offset, path in reversed(self.snapshot_files()):
             if offset > max_offset:
-                path.unlink(missing_ok=True)
+                self.fs.unlink(path, missing_ok=True)
                 continue
             try:
                 self.producers = self._read_snapshot(path, offset)
             except (OSError, ValueError, KeyError, TypeError):
-                path.unlink(missing_ok=True)
+                self.fs.unlink(path, missing_ok=True)
                 continue
             return offset
         return 0
@@ -238,8 +243,8 @@ class ProducerStateManager:
         """Delete snapshots above ``offset`` (log truncation)."""
         for off, path in self.snapshot_files():
             if off > offset:
-                path.unlink(missing_ok=True)
+                self.fs.unlink(path, missing_ok=True)
 
     def delete_all_snapshots(self) -> None:
         for _, path in self.snapshot_files():
-            path.unlink(missing_ok=True)
+            self.fs.unlink(path, missing_ok=True)

@@ -2,9 +2,10 @@
 
 The ``.log`` file is a plain concatenation of record batches exactly as they
 were appended (see strom.records.batch for the layout; base offsets already
-assigned).  Appends go to the end with one ``os.pwrite`` per call; reads use
-``os.pread``, so readers never move a file pointer.  The index formats are in
-strom.storage.index.
+assigned).  Appends go to the end with one ``pwrite``/``pwritev`` per call;
+reads use ``pread``, so readers never move a file pointer.  All file calls go
+through the segment's FileSystem (strom.storage.files).  The index formats
+are in strom.storage.index.
 
 Opening (``load``):
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from strom.records.batch import (
     ATTRIBUTES_OFFSET, HEADER_SIZE, INT32_MAX, MAGIC, MIN_BATCH_LENGTH, BatchHeader, crc32c_of, read_header,
 )
+from strom.storage.files import OS_FS, FileSystem
 from strom.storage.index import CorruptIndex, OffsetIndex, TimeIndex
 
 _MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
@@ -68,21 +70,22 @@ def _touch_inactive(seg: "Segment") -> None:
 
 class Segment:
     def __init__(self, directory: Path, base_offset: int, *, index_max_bytes: int, index_interval_bytes: int,
-                 created_ms: int) -> None:
+                 created_ms: int, fs: FileSystem = OS_FS) -> None:
         self.dir = directory
+        self.fs = fs
         self.base_offset = base_offset
         name = segment_name(base_offset)
         self.log_path = directory / f"{name}{LOG_SUFFIX}"
-        self.index = OffsetIndex(directory / f"{name}{INDEX_SUFFIX}", base_offset, index_max_bytes)
-        self.time_index = TimeIndex(directory / f"{name}{TIME_INDEX_SUFFIX}", base_offset, index_max_bytes)
+        self.index = OffsetIndex(directory / f"{name}{INDEX_SUFFIX}", base_offset, index_max_bytes, fs=fs)
+        self.time_index = TimeIndex(directory / f"{name}{TIME_INDEX_SUFFIX}", base_offset, index_max_bytes, fs=fs)
         self.index_interval_bytes = index_interval_bytes
-        self._fd: int | None = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd: int | None = fs.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         self._inactive = False  # inactive segments open their .log lazily (see _touch_inactive)
-        self.size = os.fstat(self._fd).st_size
+        self.size = fs.fstat(self._fd).st_size
         if self.size == 0:  # a new segment: create its (empty) index files, as Kafka does
             for index in (self.index, self.time_index):
                 try:
-                    os.close(os.open(index.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+                    fs.create_empty(index.path)
                 except OSError as exc:
                     index.go_memory_only(exc)
         self.next_offset = base_offset
@@ -108,7 +111,7 @@ class Segment:
                 offset, start = last
                 if start >= self.size:
                     raise CorruptIndex("offset index points past the end of the log")
-                h = read_header(os.pread(self.fd, HEADER_SIZE, start))
+                h = read_header(self.fs.pread(self.fd, HEADER_SIZE, start))
                 if h.magic != MAGIC or h.last_offset != offset or h.base_offset < self.base_offset:
                     raise CorruptIndex("offset index does not match the log")
                 expected = h.base_offset
@@ -145,7 +148,7 @@ class Segment:
             self._track(pos, h, write=False)
         truncated = self.size - self._walk_end
         if truncated:
-            os.ftruncate(self.fd, self._walk_end)
+            self.fs.ftruncate(self.fd, self._walk_end)
             self.size = self._walk_end
         self.index.write_all()
         self.time_index.write_all()
@@ -162,7 +165,7 @@ class Segment:
         self._walk_end = pos
         while pos + HEADER_SIZE <= size:
             if pos + HEADER_SIZE > buf_start + len(buf):
-                buf = os.pread(self.fd, min(max(chunk, HEADER_SIZE), size - pos), pos)
+                buf = self.fs.pread(self.fd, min(max(chunk, HEADER_SIZE), size - pos), pos)
                 buf_start = pos
             h = read_header(buf, pos - buf_start)
             if (h.magic != MAGIC or h.batch_length < MIN_BATCH_LENGTH or pos + h.size > size
@@ -174,7 +177,7 @@ class Segment:
                 next_offset = h.next_offset
             if check_crc:
                 if pos + h.size > buf_start + len(buf):
-                    buf = os.pread(self.fd, min(max(chunk, h.size), size - pos), pos)
+                    buf = self.fs.pread(self.fd, min(max(chunk, h.size), size - pos), pos)
                     buf_start = pos
                 rel = pos - buf_start
                 if crc32c_of(memoryview(buf)[rel + ATTRIBUTES_OFFSET:rel + h.size]) != h.crc:
@@ -220,13 +223,13 @@ class Segment:
         if isinstance(data, (list, tuple)):
             if len(data) > _MAX_IOVECS:
                 data = b"".join(data)
-                written, size = os.pwrite(self.fd, data, start), len(data)
+                written, size = self.fs.pwrite(self.fd, data, start), len(data)
             else:
-                written, size = os.pwritev(self.fd, data, start), sum(map(len, data))
+                written, size = self.fs.pwritev(self.fd, data, start), sum(map(len, data))
         else:
-            written, size = os.pwrite(self.fd, data, start), len(data)
+            written, size = self.fs.pwrite(self.fd, data, start), len(data)
         if written != size:  # pragma: no cover - disk full and the like
-            os.ftruncate(self.fd, start)
+            self.fs.ftruncate(self.fd, start)
             raise OSError(f"short write to {self.log_path}")
         self.size += written
         for pos, h in batches:
@@ -236,7 +239,7 @@ class Segment:
     def first_batch_timestamp(self) -> int | None:
         """Max timestamp of the first batch (Kafka's rollingBasedTimestamp), None when empty."""
         if self._first_batch_timestamp is None and self.size >= HEADER_SIZE:
-            self._first_batch_timestamp = read_header(os.pread(self.fd, HEADER_SIZE, 0)).max_timestamp
+            self._first_batch_timestamp = read_header(self.fs.pread(self.fd, HEADER_SIZE, 0)).max_timestamp
         return self._first_batch_timestamp
 
     def time_waited_for_roll(self, now_ms: int, incoming_max_timestamp: int) -> int:
@@ -252,7 +255,7 @@ class Segment:
         """Largest batch timestamp, or the file's mtime when no batch has one (Kafka's rule)."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
-        return int(os.fstat(self.fd).st_mtime * 1000)
+        return int(self.fs.fstat(self.fd).st_mtime * 1000)
 
     # ------------------------------------------------------------------ reading
     def translate_offset(self, offset: int, start_position: int = 0) -> tuple[int, BatchHeader] | None:
@@ -267,7 +270,7 @@ class Segment:
     find_position = translate_offset
 
     def read(self, position: int, max_bytes: int) -> bytes:
-        return os.pread(self.fd, max(0, min(max_bytes, self.size - position)), position)
+        return self.fs.pread(self.fd, max(0, min(max_bytes, self.size - position)), position)
 
     def read_batches(self, offset: int, max_bytes: int, max_offset: int, *, min_one_batch: bool) -> bytes | None:
         """Whole batches from the one holding ``offset``: at most ``max_bytes`` (but the first batch
@@ -296,7 +299,7 @@ class Segment:
                     break
                 cut = bpos + h.size
             limit = cut
-        return os.pread(self.fd, limit - pos, pos)
+        return self.fs.pread(self.fd, limit - pos, pos)
 
     def find_timestamp(self, timestamp: int, start_offset: int = 0) -> tuple[int, BatchHeader] | None:
         """(position, header) of the first batch with max timestamp >= ``timestamp`` and last
@@ -319,7 +322,7 @@ class Segment:
             return 0
         pos = found[0]
         removed = self.size - pos
-        os.ftruncate(self.fd, pos)
+        self.fs.ftruncate(self.fd, pos)
         self.size = pos
         self.index.truncate_to_position(pos)
         self.time_index.truncate_to_offset(found[1].base_offset)
@@ -353,14 +356,14 @@ class Segment:
         if fd is None:
             if self.closed:
                 raise OSError(f"{self.log_path} is closed")
-            fd = self._fd = os.open(self.log_path, os.O_RDWR)
+            fd = self._fd = self.fs.open(self.log_path, os.O_RDWR)
         if self._inactive:
             _touch_inactive(self)
         return fd
 
     def _release_fd(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            self.fs.close(self._fd)
             self._fd = None
 
     def drop_descriptors(self) -> None:
@@ -388,10 +391,10 @@ class Segment:
 
     def sync_fds(self) -> list[int]:
         """Loop thread: fresh descriptors of the log and index files for a worker to fsync and close."""
-        fds = [os.dup(self.fd)]
+        fds = [self.fs.dup(self.fd)]
         for path in (self.index.path, self.time_index.path):
             try:
-                fds.append(os.open(path, os.O_RDONLY))
+                fds.append(self.fs.open(path, os.O_RDONLY))
             except FileNotFoundError:
                 pass
         return fds
@@ -400,9 +403,9 @@ class Segment:
         """Fsync the log and index files now (same-thread use, e.g. shutdown)."""
         for fd in self.sync_fds():
             try:
-                os.fsync(fd)
+                self.fs.fsync(fd)
             finally:
-                os.close(fd)
+                self.fs.close(fd)
 
     def close(self) -> None:
         if not self.closed:
@@ -432,7 +435,7 @@ class Segment:
         for p in self.paths():
             target = p.with_name(p.name + DELETED_SUFFIX)
             try:
-                os.replace(p, target)
+                self.fs.replace(p, target)
             except FileNotFoundError:
                 continue
             out.append(target)
@@ -442,10 +445,7 @@ class Segment:
     def delete_files(self) -> None:
         """Worker thread: unlink the files renamed by ``mark_deleted``."""
         for p in self._deleted_paths:
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+            self.fs.unlink(p, missing_ok=True)
 
     def __repr__(self) -> str:
         return f"Segment({self.log_path.name}, offsets {self.base_offset}..{self.next_offset}, {self.size} bytes)"

@@ -8,10 +8,13 @@ import pytest
 from strom.errors import InvalidTimestamp, OffsetOutOfRange
 from strom.records import compression
 from strom.records.batch import NewRecord, build_batch, iter_records, read_header, validate_batches
+from strom.storage.faults import FaultyFileSystem
 from strom.storage.log import Log, parse_partition_dir
 from strom.storage.log_config import LogConfig
 
 from ._helpers import T0, append, batch, open_log, values
+
+pytestmark = pytest.mark.usefixtures("storage_fs")
 
 
 def test_offsets_are_assigned_and_reads_return_whole_batches(tmp_path, clock):
@@ -257,20 +260,16 @@ def test_log_config_from_kafka_names():
     assert LogConfig().segment_bytes == 1073741824 and LogConfig().flush_messages == 2**63 - 1
 
 
-def test_one_write_per_append_and_no_descriptor_leaks(tmp_path, clock, monkeypatch):
-    log = open_log(tmp_path, clock, index_interval_bytes=1 << 20)
-    append(log, batch(b"warm"))
-    calls = []
-    real_pwrite, real_pwritev, real_write = os.pwrite, os.pwritev, os.write
-    monkeypatch.setattr(os, "pwrite", lambda *a: calls.append("pwrite") or real_pwrite(*a))
-    monkeypatch.setattr(os, "pwritev", lambda *a: calls.append("pwritev") or real_pwritev(*a))
-    monkeypatch.setattr(os, "write", lambda *a: calls.append("write") or real_write(*a))
+def test_one_write_per_append_and_no_descriptor_leaks(tmp_path, clock):
+    fs = FaultyFileSystem()  # no faults: it counts the calls
+    log = open_log(tmp_path, clock, index_interval_bytes=1 << 20, fs=fs)
+    append(log, batch(b"warm"), leader_epoch=0)
+    before = dict(fs.calls)
     data = batch(b"a", b"b") + batch(b"c") + batch(b"d" * 1000)
-    append(log, data)
-    assert calls == ["pwritev"]
+    append(log, data, leader_epoch=0)
+    assert {op: n - before.get(op, 0) for op, n in fs.calls.items() if n != before.get(op, 0)} == {"pwritev": 1}
     stored = [(r.offset, r.value) for r in iter_records(log.read(1, 1 << 20))]
     assert stored == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d" * 1000)]
-    monkeypatch.undo()
     fds = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         append(log, batch(b"x"))

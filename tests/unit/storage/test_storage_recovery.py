@@ -15,6 +15,8 @@ from strom.util.clock import FakeClock
 
 from ._helpers import append, batch, open_log, values
 
+pytestmark = pytest.mark.usefixtures("storage_fs")
+
 
 @pytest.fixture
 def recoveries(monkeypatch):
@@ -170,7 +172,7 @@ def test_stale_files_are_removed_at_open(tmp_path, clock):
     log = open_log(tmp_path, clock)
     names = sorted(p.name for p in d.iterdir())
     assert names == ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex",
-                     "00000000000000000003.snapshot"]
+                     "00000000000000000003.snapshot", "leader-epoch-checkpoint"]
 
 
 def test_producer_state_is_rebuilt_after_a_crash(tmp_path, clock):

@@ -7,6 +7,8 @@ from strom.errors import OffsetOutOfRange
 
 from ._helpers import T0, append, batch, open_log, values
 
+pytestmark = pytest.mark.usefixtures("storage_fs")
+
 
 def fill(log, clock, n, size=100, step_ms=0):
     for _ in range(n):

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 from strom import __version__
 from strom.cli import consume, group, perf, produce, serve, topic
+from strom.cli import log_dirs
 from strom.cli._common import CliError, print_error
 
-COMMANDS = (serve, topic, group, produce, consume, perf)
+COMMANDS = (serve, topic, group, produce, consume, perf,
+            log_dirs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka.protocol.admin import DescribeLogDirsResponse as KpDescribeLogDirsResponse
+from kafka.protocol import admin as kp
 
 from strom.config import BrokerConfig
 from strom.controller.controller import Controller
@@ -128,7 +128,7 @@ def test_describe_log_dirs_reads_in_kafka_python(node: Node):
     node.produce("alpha", 0, b"v")
     node.call(DESCRIBE_LOG_DIRS, 4, {"topics": None})
     frame = node.last_frame[4:]
-    decoded = KpDescribeLogDirsResponse.decode(frame[5:], version=4)  # correlation id and empty tagged fields
+    decoded = kp.DescribeLogDirsResponse.decode(frame[5:], version=4)  # correlation id and empty tagged fields
     [result] = decoded.results
     assert result.log_dir == str(node.data_dir) and result.total_bytes > 0
     assert result.topics[0].name == "alpha" and result.topics[0].partitions[0].partition_size > 0
@@ -249,3 +249,65 @@ def test_list_config_resources_v0_lists_client_metrics_only(node: Node):
     node.create_topic("alpha", 1)
     out = node.call(LIST_CONFIG_RESOURCES, 0, {})
     assert out["error_code"] == ErrorCode.NONE and out["config_resources"] == []
+
+
+# ---------------------------------------------------------------- kafka-python as the oracle
+def kp_frame(request: Any, version: int) -> bytes:
+    request.API_VERSION = version
+    request.with_header(correlation_id=7, client_id="test")
+    return bytes(request.encode(version=version, header=True))
+
+
+def through_kafka_python(node: Node, request: Any, response_cls: Any, version: int) -> Any:
+    """kafka-python encodes the request, Strom's codec decodes it, the handler answers, and
+    kafka-python decodes the encoded answer."""
+    frame = kp_frame(request, version)
+    header, offset = codec.parse_request_header(frame)
+    decoded = codec.decode_request(header.api_key, version, frame, offset)
+    ctx = RequestContext(header, None, node.services)  # type: ignore[arg-type]
+    result = asyncio.run(HANDLERS[header.api_key].handle(ctx, decoded))
+    response = codec.build_response(header.api_key, version, result)
+    out = codec.encode_response(header.correlation_id, response, api_key=header.api_key, version=version)
+    assert out[4:8] == (7).to_bytes(4, "big")
+    body = 9 if type(response).__flexible__ else 8  # size, correlation id (, empty tagged fields)
+    return response_cls.decode(out[body:], version=version)
+
+
+@pytest.mark.parametrize("version", versions(DESCRIBE_LOG_DIRS))
+def test_kafka_python_describe_log_dirs(node: Node, version: int):
+    node.create_topic("alpha", 2)
+    T = kp.DescribeLogDirsRequest.DescribableLogDirTopic
+    got = through_kafka_python(node, kp.DescribeLogDirsRequest(topics=[T(topic="alpha", partitions=[1])]),
+                               kp.DescribeLogDirsResponse, version)
+    [result] = got.results
+    assert [(t.name, [p.partition_index for p in t.partitions]) for t in result.topics] == [("alpha", [1])]
+
+
+@pytest.mark.parametrize("version", versions(ALTER_REPLICA_LOG_DIRS))
+def test_kafka_python_alter_replica_log_dirs(node: Node, version: int):
+    node.create_topic("alpha", 1)
+    D = kp.AlterReplicaLogDirsRequest.AlterReplicaLogDir
+    got = through_kafka_python(node, kp.AlterReplicaLogDirsRequest(dirs=[
+        D(path=str(node.data_dir), topics=[D.AlterReplicaLogDirTopic(name="alpha", partitions=[0])])]),
+        kp.AlterReplicaLogDirsResponse, version)
+    assert [(t.topic_name, [(p.partition_index, p.error_code) for p in t.partitions]) for t in got.results] == [
+        ("alpha", [(0, 0)])]
+
+
+def test_kafka_python_describe_topic_partitions(node: Node):
+    node.create_topic("alpha", 3)
+    R = kp.DescribeTopicPartitionsRequest
+    got = through_kafka_python(node, R(topics=[R.TopicRequest(name="alpha")], response_partition_limit=1,
+                                       cursor=R.Cursor(topic_name="alpha", partition_index=1)),
+                               kp.DescribeTopicPartitionsResponse, 0)
+    assert [p.partition_index for p in got.topics[0].partitions] == [1]
+    assert (got.next_cursor.topic_name, got.next_cursor.partition_index) == ("alpha", 2)
+
+
+@pytest.mark.parametrize("version", versions(LIST_CONFIG_RESOURCES))
+def test_kafka_python_list_config_resources(node: Node, version: int):
+    node.create_topic("alpha", 1)
+    request = kp.ListConfigResourcesRequest(resource_types=[TOPIC]) if version else kp.ListConfigResourcesRequest()
+    got = through_kafka_python(node, request, kp.ListConfigResourcesResponse, version)
+    assert got.error_code == 0
+    assert [(r.resource_name, r.resource_type) for r in got.config_resources] == ([("alpha", TOPIC)] if version else [])

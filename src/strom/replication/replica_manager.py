@@ -22,9 +22,11 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from strom.errors import ErrorCode
 from strom.replication.partition import Partition
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
@@ -32,6 +34,28 @@ from strom.storage.log_manager import LogManager
 from strom.util.clock import Scheduler
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLogInfo:
+    """One hosted replica's log as DescribeLogDirs reports it."""
+
+    topic: str
+    partition: int
+    size_bytes: int  # the bytes of its segment files (indexes not counted, as in Kafka)
+    offset_lag: int  # max(high watermark - log end offset, 0): 0 for a current log
+
+
+@dataclass(frozen=True, slots=True)
+class LogDirInfo:
+    """One log directory: its absolute path, ``error`` (NONE, or KAFKA_STORAGE_ERROR when it cannot
+    be read), the total and usable bytes of its file system (-1 when unknown) and its replicas."""
+
+    path: str
+    error: ErrorCode
+    total_bytes: int
+    usable_bytes: int
+    replicas: tuple[ReplicaLogInfo, ...]
 
 
 class ReplicaManager:
@@ -50,6 +74,34 @@ class ReplicaManager:
     # ------------------------------------------------------------------ lookup
     def get(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get((topic, partition))
+
+    # ------------------------------------------------------------------ log directories
+    @property
+    def log_dirs(self) -> tuple[str, ...]:
+        """The absolute paths of the log directories in use (only the first of ``log.dirs`` for now)."""
+        return (str(self.logs.dir.absolute()),)
+
+    def log_dir_of(self, topic: str, partition: int) -> str | None:
+        """The log directory holding a hosted replica, or None if this broker does not host it."""
+        return self.log_dirs[0] if (topic, partition) in self.partitions else None
+
+    async def describe_log_dirs(self, wanted: Collection[tuple[str, int]] | None = None) -> list[LogDirInfo]:
+        """Every log directory with the size of each hosted replica (only those in ``wanted``
+        unless it is None).  Sizes are read on the loop (segment sizes are kept in memory); the
+        file system's total and usable bytes (statvfs) on a worker thread."""
+        keys = sorted(self.partitions if wanted is None else set(wanted) & self.partitions.keys())
+        replicas = []
+        for key in keys:
+            part = self.partitions[key]
+            lag = max(part.high_watermark - part.log_end_offset, 0)
+            replicas.append(ReplicaLogInfo(key[0], key[1], part.log.size_bytes, lag))
+        path = self.log_dirs[0]
+        try:
+            usage = await asyncio.to_thread(shutil.disk_usage, path)
+        except OSError as exc:
+            log.warning("log directory %s cannot be read: %s", path, exc)
+            return [LogDirInfo(path, ErrorCode.KAFKA_STORAGE_ERROR, -1, -1, ())]
+        return [LogDirInfo(path, ErrorCode.NONE, usage.total, usage.free, tuple(replicas))]
 
     # ------------------------------------------------------------------ metadata wiring
     def ensure_partition(self, topic: str, topic_id: uuid.UUID, index: int, config: LogConfig, *,

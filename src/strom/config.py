@@ -442,8 +442,8 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("process.roles", "list", ["broker", "controller"], "The roles of this process: broker, controller or both.",
        _roles_validator, "high", kafka_default=None, default_differs=True, support="limited",
        note="Kafka requires it; Strom defaults to a combined broker and controller, the only roles it runs yet "
-            "(other values are refused at start-up). Once set, the node must be "
-            "formatted first (strom storage format), as must one with a controller.quorum.* setting."),
+            "(other values are refused at start-up). A node with a controller.quorum.* setting must be formatted "
+            "first (strom storage format); the embedded single node formats itself."),
     # --- listeners
     _d("listeners", "list", ["PLAINTEXT://localhost:9092"],
        "Comma-separated NAME://host:port URIs to listen on; empty host = all interfaces, port 0 = ephemeral.",

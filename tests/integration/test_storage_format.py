@@ -12,7 +12,8 @@ from conftest import Broker
 
 STROM = str(Path(sys.executable).with_name("strom"))
 pytestmark = pytest.mark.timeout(120)
-QUORUM = {"process.roles": "broker,controller"}
+# a node of a (static, single-voter) quorum: it must be formatted before it starts, as in Kafka
+QUORUM = {"process.roles": "broker,controller", "controller.quorum.voters": "1@127.0.0.1:19093"}
 
 
 def strom(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -68,7 +69,7 @@ def test_format_then_serve_a_quorum_node(tmp_path):
 
 
 def test_quorum_node_refuses_an_unformatted_directory(tmp_path):
-    result = serve_refused(tmp_path / "data", "--override", "process.roles=broker,controller")
+    result = serve_refused(tmp_path / "data", "--override", "controller.quorum.voters=1@127.0.0.1:19093")
     assert result.returncode == 1
     assert result.stderr.startswith(f"strom: no meta.properties in {tmp_path / 'data'}")
     assert "strom storage format" in result.stderr
@@ -80,7 +81,7 @@ def test_node_refuses_a_directory_formatted_for_another_node(tmp_path):
     at start-up until JBOD lands)."""
     data = tmp_path / "data"
     cluster_id = strom("storage", "random-uuid").stdout.strip()
-    conf = properties(tmp_path / "p.properties", **QUORUM, **{"log.dirs": str(data), "node.id": "1"})
+    conf = properties(tmp_path / "p.properties", **{"log.dirs": str(data), "node.id": "1"})
     assert strom("storage", "format", "-t", cluster_id, "-c", str(conf)).returncode == 0
     result = strom("serve", "--config", str(conf), "--override", "node.id=2", "--listen", "127.0.0.1:0")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -119,8 +120,7 @@ def test_standalone_records_the_initial_voter(tmp_path):
 
 def test_static_quorum_rejects_dynamic_flags_and_brokers_reject_standalone(tmp_path):
     cluster_id = strom("storage", "random-uuid").stdout.strip()
-    static = properties(tmp_path / "static.properties", **QUORUM, **{
-        "log.dirs": str(tmp_path / "s"), "controller.quorum.voters": "1@localhost:9093"})
+    static = properties(tmp_path / "static.properties", **QUORUM, **{"log.dirs": str(tmp_path / "s")})
     result = strom("storage", "format", "-t", cluster_id, "-c", str(static), "--standalone")
     assert result.returncode == 1 and "controller.quorum.voters set" in result.stderr
     assert strom("storage", "format", "-t", cluster_id, "-c", str(static)).returncode == 0

@@ -27,9 +27,12 @@ information as a binary bootstrap snapshot (``__cluster_metadata-0/0000000000000
 0000000000.checkpoint``); Strom keeps a text file until its raft log has snapshots.
 
 When a node must be formatted before it starts (``formatting_required``): when it is configured
-for a quorum as Kafka requires, i.e. ``process.roles`` is set explicitly or
-``controller.quorum.voters`` / ``controller.quorum.bootstrap.servers`` name controllers.  The
-embedded default (none of these set) formats its first directory itself on first start.
+for a quorum as Kafka requires, i.e. ``controller.quorum.voters`` /
+``controller.quorum.bootstrap.servers`` name controllers or ``process.roles`` is other than the
+combined ``broker,controller`` (a broker-only or controller-only node is always part of a larger
+cluster).  The embedded single node (combined roles, whether or not ``process.roles`` says so, and
+no quorum setting: `make serve`'s config/server.properties) formats its first directory itself on
+first start.
 
 Every function here does blocking file I/O: call them at start-up or from a tool, not from a
 running event loop.  Errors are ``MetaPropertiesError`` with a one-line message.
@@ -201,7 +204,7 @@ def read_bootstrap_voters(directory: Path) -> BootstrapVoters | None:
 # ---------------------------------------------------------------------------- formatting
 def formatting_required(config: BrokerConfig) -> bool:
     """True when the node is configured for a quorum and so must be formatted before it starts."""
-    return (config.is_explicit("process.roles") or bool(config["controller.quorum.voters"])
+    return (set(config["process.roles"]) != {"broker", "controller"} or bool(config["controller.quorum.voters"])
             or bool(config["controller.quorum.bootstrap.servers"]))
 
 

@@ -155,7 +155,9 @@ def test_embedded_default_adds_missing_directories_to_the_cluster(tmp_path):
 @pytest.mark.parametrize("overrides,required", [
     ([], False),
     (["node.id=2"], False),
-    (["process.roles=broker,controller"], True),
+    (["process.roles=broker,controller"], False),  # the embedded single node, as config/server.properties
+    (["process.roles=broker"], True),
+    (["process.roles=controller"], True),
     (["controller.quorum.voters=1@localhost:9093"], True),
     (["controller.quorum.bootstrap.servers=localhost:9093"], True),
 ])

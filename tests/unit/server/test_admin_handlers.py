@@ -9,6 +9,7 @@ the schema cannot carry fails here rather than in a client.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,18 @@ from strom.controller.controller import Controller
 from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode
 from strom.metadata.cache import MetadataCache
+from strom.metadata.records import BrokerEndpoint
 from strom.protocol import codec
 from strom.protocol.codec import RequestHeader
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS
 from strom.util.clock import FakeClock
 
+from ..controller._cluster import register
+
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER, DESCRIBE_CLUSTER = 32, 33, 37, 44, 60
+BROKER_REGISTRATION, BROKER_HEARTBEAT = 62, 63
 
 
 class Node:
@@ -36,14 +41,18 @@ class Node:
     def __init__(self, data_dir: Path) -> None:
         clock = FakeClock()
         config = BrokerConfig.load(overrides=["num.partitions=1"], env={})
-        self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1)
+        self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1, scheduler=clock,
+                                     cluster_id="test-cluster")
         self.controller.load()
         self.metadata = MetadataCache(1, config)
+        self.metadata.set_active_controller(1)
         self.controller.add_listener(self.metadata.replay)
+        # the node's broker, registered and unfenced
+        asyncio.run(register(self.controller, 1, rack="r1", endpoints=[BrokerEndpoint("PLAINTEXT", "127.0.0.1", 19092)]))
         self.services = BrokerServices(node_id=1, cluster_id="test-cluster", host="127.0.0.1", port=19092,
                                        config=config, controller=LocalControllerClient(self.controller),
                                        replicas=None,  # type: ignore[arg-type]
-                                       clock=clock, rack="r1", metadata=self.metadata)
+                                       clock=clock, metadata=self.metadata)
 
     def call(self, api_key: int, version: int, request: dict[str, Any]) -> dict[str, Any]:
         req = codec.build(codec.request_type(api_key, version), request)
@@ -246,8 +255,48 @@ def test_describe_cluster(node: Node, version: int) -> None:
     assert res["cluster_authorized_operations"] == -2147483648
     if version >= 2:
         assert res["brokers"][0]["is_fenced"] is False
+    # a registered but fenced broker shows only when v2 asks for fenced brokers
+    if 2 not in node.metadata.image.brokers:
+        asyncio.run(register(node.controller, 2, rack="r2", unfence=False))
+    with_fenced = node.call(DESCRIBE_CLUSTER, version, request)
+    shown = {b["broker_id"]: b.get("is_fenced") for b in with_fenced["brokers"]}
+    assert shown == ({1: False, 2: True} if version >= 2 else {1: None})
+    without = node.call(DESCRIBE_CLUSTER, version, {**request, "include_fenced_brokers": False})
+    assert [b["broker_id"] for b in without["brokers"]] == [1]
     if version >= 1:
         controllers = node.call(DESCRIBE_CLUSTER, version, {**request, "endpoint_type": 2})
         assert controllers["endpoint_type"] == 2 and [b["broker_id"] for b in controllers["brokers"]] == [1]
         wrong = node.call(DESCRIBE_CLUSTER, version, {**request, "endpoint_type": 3})
         assert wrong["error_code"] == ErrorCode.UNSUPPORTED_ENDPOINT_TYPE and wrong["brokers"] == []
+
+
+# ---------------------------------------------------------------------------- broker lifecycle APIs
+@pytest.mark.parametrize("version", versions(BROKER_REGISTRATION))
+def test_broker_registration_and_heartbeat_through_the_codec(node: Node, version: int) -> None:
+    broker_id = 10 + version
+    request: dict[str, Any] = {
+        "broker_id": broker_id, "cluster_id": "test-cluster", "incarnation_id": uuid.uuid4(),
+        "listeners": [{"name": "PLAINTEXT", "host": "h", "port": 9093, "security_protocol": 0}],
+        "features": [], "rack": "r9"}
+    res = node.call(BROKER_REGISTRATION, version, request)
+    assert res["error_code"] == ErrorCode.NONE and res["broker_epoch"] == node.metadata.image.brokers[broker_id].epoch
+    epoch = res["broker_epoch"]
+    again = node.call(BROKER_REGISTRATION, version, {**request, "incarnation_id": uuid.uuid4()})
+    assert again["error_code"] == ErrorCode.NONE  # the first is still fenced: it may be replaced
+    epoch = again["broker_epoch"]
+    stale = node.call(BROKER_REGISTRATION, version, {**request, "cluster_id": "other"})
+    assert stale["error_code"] == ErrorCode.INCONSISTENT_CLUSTER_ID and stale["broker_epoch"] == -1
+    for hb_version in versions(BROKER_HEARTBEAT):
+        hb = {"broker_id": broker_id, "broker_epoch": epoch, "current_metadata_offset": node.metadata.image.offset,
+              "want_fence": False, "want_shut_down": False}
+        answer = node.call(BROKER_HEARTBEAT, hb_version, hb)
+        assert (answer["error_code"], answer["is_caught_up"], answer["is_fenced"], answer["should_shut_down"]) == (
+            ErrorCode.NONE, True, False, False)
+        assert node.call(BROKER_HEARTBEAT, hb_version, {**hb, "broker_epoch": epoch - 1})["error_code"] == \
+            ErrorCode.STALE_BROKER_EPOCH
+    duplicate = node.call(BROKER_REGISTRATION, version, {**request, "incarnation_id": uuid.uuid4()})
+    assert duplicate["error_code"] == ErrorCode.DUPLICATE_BROKER_REGISTRATION
+    bye = node.call(BROKER_HEARTBEAT, 1, {"broker_id": broker_id, "broker_epoch": epoch, "want_fence": False,
+                                          "current_metadata_offset": node.metadata.image.offset,
+                                          "want_shut_down": True})
+    assert bye["should_shut_down"] and bye["is_fenced"] and node.metadata.image.brokers[broker_id].fenced

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from strom import __version__
-from strom.cli import consume, group, perf, produce, serve, storage, topic
+from strom.cli import cluster, consume, group, perf, produce, serve, storage, topic
 from strom.cli._common import CliError, print_error
 
-COMMANDS = (serve, storage, topic, group, produce, consume, perf)
+COMMANDS = (serve, storage, topic, group, produce, consume, perf, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@ the schema cannot carry fails here rather than in a client.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from ..controller._cluster import register
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER, DESCRIBE_CLUSTER = 32, 33, 37, 44, 60
-BROKER_REGISTRATION, BROKER_HEARTBEAT = 62, 63
 
 
 class Node:
@@ -269,34 +267,3 @@ def test_describe_cluster(node: Node, version: int) -> None:
         wrong = node.call(DESCRIBE_CLUSTER, version, {**request, "endpoint_type": 3})
         assert wrong["error_code"] == ErrorCode.UNSUPPORTED_ENDPOINT_TYPE and wrong["brokers"] == []
 
-
-# ---------------------------------------------------------------------------- broker lifecycle APIs
-@pytest.mark.parametrize("version", versions(BROKER_REGISTRATION))
-def test_broker_registration_and_heartbeat_through_the_codec(node: Node, version: int) -> None:
-    broker_id = 10 + version
-    request: dict[str, Any] = {
-        "broker_id": broker_id, "cluster_id": "test-cluster", "incarnation_id": uuid.uuid4(),
-        "listeners": [{"name": "PLAINTEXT", "host": "h", "port": 9093, "security_protocol": 0}],
-        "features": [], "rack": "r9"}
-    res = node.call(BROKER_REGISTRATION, version, request)
-    assert res["error_code"] == ErrorCode.NONE and res["broker_epoch"] == node.metadata.image.brokers[broker_id].epoch
-    epoch = res["broker_epoch"]
-    again = node.call(BROKER_REGISTRATION, version, {**request, "incarnation_id": uuid.uuid4()})
-    assert again["error_code"] == ErrorCode.NONE  # the first is still fenced: it may be replaced
-    epoch = again["broker_epoch"]
-    stale = node.call(BROKER_REGISTRATION, version, {**request, "cluster_id": "other"})
-    assert stale["error_code"] == ErrorCode.INCONSISTENT_CLUSTER_ID and stale["broker_epoch"] == -1
-    for hb_version in versions(BROKER_HEARTBEAT):
-        hb = {"broker_id": broker_id, "broker_epoch": epoch, "current_metadata_offset": node.metadata.image.offset,
-              "want_fence": False, "want_shut_down": False}
-        answer = node.call(BROKER_HEARTBEAT, hb_version, hb)
-        assert (answer["error_code"], answer["is_caught_up"], answer["is_fenced"], answer["should_shut_down"]) == (
-            ErrorCode.NONE, True, False, False)
-        assert node.call(BROKER_HEARTBEAT, hb_version, {**hb, "broker_epoch": epoch - 1})["error_code"] == \
-            ErrorCode.STALE_BROKER_EPOCH
-    duplicate = node.call(BROKER_REGISTRATION, version, {**request, "incarnation_id": uuid.uuid4()})
-    assert duplicate["error_code"] == ErrorCode.DUPLICATE_BROKER_REGISTRATION
-    bye = node.call(BROKER_HEARTBEAT, 1, {"broker_id": broker_id, "broker_epoch": epoch, "want_fence": False,
-                                          "current_metadata_offset": node.metadata.image.offset,
-                                          "want_shut_down": True})
-    assert bye["should_shut_down"] and bye["is_fenced"] and node.metadata.image.brokers[broker_id].fenced

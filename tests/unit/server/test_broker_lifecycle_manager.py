@@ -110,3 +110,29 @@ async def test_a_second_process_with_the_same_node_id_waits_until_the_first_is_f
     assert stale.error_code == ErrorCode.STALE_BROKER_EPOCH
     second_task.cancel()
     fencer.cancel()
+
+
+@run
+async def test_six_brokers_register_see_one_another_and_a_silent_one_drops_out_of_placement() -> None:
+    controller, cache, scheduler = new_controller(["default.replication.factor=3"])
+    fencer = asyncio.create_task(controller.run())
+    racks = {1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"}
+    managers = {b: BrokerLifecycleManager(b, CLUSTER, LocalControllerClient(controller), cache, scheduler,
+                                          listeners=[BrokerEndpoint("PLAINTEXT", f"host{b}", 9092)], rack=rack,
+                                          heartbeat_interval_ms=2000) for b, rack in racks.items()}
+    tasks = {b: asyncio.create_task(m.run()) for b, m in managers.items()}
+    await asyncio.wait_for(asyncio.gather(*(m.wait_unfenced() for m in managers.values())), 5)
+    assert cache.live_brokers == [1, 2, 3, 4, 5, 6]
+    assert {b: reg.rack for b, reg in cache.image.brokers.items()} == racks
+    [r] = await controller.create_topics([{"name": "t", "num_partitions": 6, "replication_factor": -1}])
+    assert r.error_code == ErrorCode.NONE
+    assert all({racks[b] for b in p.replicas} == {"a", "b", "c"} for p in cache.image.topics["t"].partitions.values())
+    tasks.pop(6).cancel()  # broker 6's process dies
+    await scheduler.run_for(9000)
+    assert cache.live_brokers == [1, 2, 3, 4, 5]
+    [r] = await controller.create_topics([{"name": "u", "num_partitions": 10, "replication_factor": 3}])
+    assert r.error_code == ErrorCode.NONE
+    assert all(6 not in p.replicas for p in cache.image.topics["u"].partitions.values())
+    for task in tasks.values():
+        task.cancel()
+    fencer.cancel()

@@ -472,6 +472,14 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("controller.quorum.bootstrap.servers", "list", [],
        "Dynamic quorum: host:port of controllers to discover the quorum from.", _host_ports_validator, "high",
        support="planned", note="Validated; no effect until the raft quorum lands."),
+    # --- broker lifecycle (registration with the controller, heartbeats, fencing)
+    _d("broker.rack", "string", None,
+       "Rack of this broker; replicas of a partition are spread across racks when brokers set it.", None,
+       "medium"),
+    _d("broker.session.timeout.ms", "int", 9000,
+       "The controller fences a broker that has sent no heartbeat for this long.", Range(1, None), "medium"),
+    _d("broker.heartbeat.interval.ms", "int", 2000, "How often a broker heartbeats to the controller.",
+       Range(1, None), "medium"),
     # --- data directories and log defaults
     _d("log.dirs", "list", None, "Directories for partition data; overrides log.dir.", _non_empty_unique, "high",
        support="limited", note="One directory: a second one is refused at start-up until JBOD lands."),

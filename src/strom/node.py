@@ -4,12 +4,18 @@ Start-up order: data dir and ``meta.properties`` (cluster id, node id; see
 strom.storage.meta_properties for when the directories must be formatted first) →
 metadata log replay (the controller's image, then the broker's metadata
 cache) → log manager (recovery of partition logs) → partitions wired from the
-broker's image → background tasks → listener.  The node prints one ready
-line to stdout once it accepts connections:
+broker's image → background tasks → listener bound (not yet serving) → broker
+registration and first heartbeat (``BrokerLifecycleManager``; in-process both
+commit at once, so the node is unfenced as soon as its cache has replayed its
+own registration) → ``__consumer_offsets`` and the group coordinator →
+listener serving.  The node prints one ready line to stdout once it accepts
+connections:
 
     strom: broker ready on HOST:PORT (node N, cluster ID, data DIR)
 
-Shutdown (SIGTERM/SIGINT): stop accepting and close connections, cancel the
+Shutdown (SIGTERM/SIGINT): controlled shutdown through the lifecycle manager
+(a heartbeat with want_shut_down, waiting at most broker.session.timeout.ms for
+the controller's permission), stop accepting and close connections, cancel the
 background tasks (all in the node's TaskGroup), close the logs, write
 checkpoints and the clean-shutdown marker so the next start skips recovery.
 
@@ -25,7 +31,9 @@ import logging
 import signal
 import sys
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from strom.config import BrokerConfig
 from strom.controller.client import LocalControllerClient
@@ -35,9 +43,12 @@ from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, Grou
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
 from strom.metadata.image import MetadataDelta, MetadataImage
-from strom.metadata.records import BROKER_RESOURCE, ConfigRecord, PartitionRecord, RemoveTopicRecord, TopicRecord
+from strom.metadata.records import (
+    BROKER_RESOURCE, BrokerEndpoint, ConfigRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
+)
 from strom.replication.replica_manager import ReplicaManager
 from strom.replication.writer import LocalPartitionWriter
+from strom.server.broker_lifecycle import BrokerLifecycleManager
 from strom.server.context import BrokerServices
 from strom.server.dispatcher import Dispatcher
 from strom.server.listener import KafkaListener
@@ -50,6 +61,7 @@ from strom.util.clock import SystemScheduler
 log = logging.getLogger("strom")
 
 CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
+SECURITY_PROTOCOL_IDS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}  # Kafka's SecurityProtocol
 
 
 class _Shutdown(Exception):
@@ -161,6 +173,15 @@ class Node:
             except Exception:
                 log.exception("offset expiration failed")
 
+    async def _unless_stopped(self, tg: asyncio.TaskGroup, awaitable: Coroutine[Any, Any, None]) -> bool:
+        """Await ``awaitable`` unless SIGTERM comes first (then False); both waits belong to ``tg``."""
+        work = tg.create_task(awaitable)
+        stop = tg.create_task(self._stop.wait())
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        work.cancel()
+        stop.cancel()
+        return work.done() and not work.cancelled()
+
     # ------------------------------------------------------------------ run
     async def serve(self) -> int:
         config = self.config
@@ -180,10 +201,15 @@ class Node:
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
         self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
-        self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget())
+        roles = config.process_roles
+        self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget(),
+                                     scheduler=self.clock, cluster_id=cluster_id,
+                                     local_broker_id=self.node_id if "broker" in roles else None)
         self.controller.load()
         self.metadata = MetadataCache(self.node_id, config)
         self.metadata.replay(self.metadata_log.read_all(), self.metadata_log.end_offset - 1)
+        # the one place the broker learns the active controller (the raft wiring will feed it)
+        self.metadata.set_active_controller(self.node_id if "controller" in roles else None)
         self.controller.add_listener(self.metadata.replay)  # in-process: each committed batch, at once
         self.controller_client = LocalControllerClient(self.controller)
         defaults = {**config.topic_defaults(), "producer.id.expiration.ms": config["producer.id.expiration.ms"]}
@@ -201,7 +227,8 @@ class Node:
         listener_conf = config.broker_listeners[0]
         services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
                                   port=listener_conf.port, config=config, controller=self.controller_client,
-                                  replicas=self.replicas, clock=self.clock, metadata=self.metadata)
+                                  replicas=self.replicas, clock=self.clock, metadata=self.metadata,
+                                  listener_name=listener_conf.name)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -210,9 +237,30 @@ class Node:
                 pass
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.controller.run())
                 self.replicas.start(tg)
                 self.replicas.purge_unknown((t.name, p) for t in self.metadata.image.topics.values()
                                             for p in t.partitions)
+                listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
+                                         max_connections=config["max.connections"],
+                                         max_connections_per_ip=config["max.connections.per.ip"])
+                try:
+                    host, port = await listener.start(listener_conf.host, listener_conf.port, serve=False)
+                except OSError as exc:  # Kafka: "Socket server failed to bind to ...", then exit
+                    raise SystemExit(f"strom: cannot listen on {listener_conf.host or '0.0.0.0'}:"
+                                     f"{listener_conf.port}: {exc.strerror or exc}") from None
+                advertised = next((a for a in config.advertised_listeners if a.name == listener_conf.name),
+                                  config.advertised_listeners[0])
+                services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
+                services.port = advertised.port or port
+                self.lifecycle = BrokerLifecycleManager(
+                    self.node_id, cluster_id, self.controller_client, self.metadata, self.clock,
+                    listeners=[BrokerEndpoint(advertised.name, services.host, services.port,
+                                              SECURITY_PROTOCOL_IDS.get(config.security_protocol(advertised.name), 0))],
+                    rack=config["broker.rack"], heartbeat_interval_ms=config["broker.heartbeat.interval.ms"])
+                tg.create_task(self.lifecycle.run())
+                if not await self._unless_stopped(tg, self.lifecycle.wait_unfenced()):
+                    raise _Shutdown
                 await self._ensure_offsets_topic()
                 self.groups = GroupCoordinator(LocalPartitionWriter(self.replicas), group_config(config),
                                                self.clock, self.metadata, tg.create_task)
@@ -220,28 +268,19 @@ class Node:
                 log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
-                listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
-                                         max_connections=config["max.connections"],
-                                         max_connections_per_ip=config["max.connections.per.ip"])
-                try:
-                    host, port = await listener.start(listener_conf.host, listener_conf.port)
-                except OSError as exc:  # Kafka: "Socket server failed to bind to ...", then exit
-                    raise SystemExit(f"strom: cannot listen on {listener_conf.host or '0.0.0.0'}:"
-                                     f"{listener_conf.port}: {exc.strerror or exc}") from None
+                await listener.start_serving()
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
-                advertised = next((a for a in config.advertised_listeners if a.name == listener_conf.name),
-                                  config.advertised_listeners[0])
-                services.host = advertised.host or (host if host not in ("0.0.0.0", "::") else "localhost")
-                services.port = advertised.port or port
                 print(f"strom: broker ready on {host}:{port} (node {self.node_id}, cluster {cluster_id}, "
                       f"data {data_dir})", flush=True)
                 await self._stop.wait()
                 log.info("shutting down")
+                await self.lifecycle.controlled_shutdown(config["broker.session.timeout.ms"])
                 await listener.stop()
                 raise _Shutdown
         except* _Shutdown:
             pass
         finally:
+            self.controller.heartbeats.close()
             self.replicas.close()
             clean = self.log_manager.shutdown()
             self.metadata_log.close()

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-from strom.cli._common import CliError, admin_verb, client_config, progress
+from strom.cli._common import CLIENT_ID, CliError, admin_verb, bootstrap_addresses, client_config, progress
 from strom.cli.group import render_table
 from strom.client import wire
 from strom.errors import ErrorCode
@@ -65,18 +65,6 @@ def _broker_ids(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated broker ids, got '{text}'") from None
 
 
-def _addresses(bootstrap: str) -> list[tuple[str, int]]:
-    addresses = []
-    for item in filter(None, (s.strip() for s in bootstrap.split(","))):
-        host, sep, port = item.split("://", 1)[-1].rpartition(":")
-        if not sep or not port.isdigit():
-            raise CliError(f"bad bootstrap server '{item}': expected HOST:PORT", exit_code=2)
-        addresses.append((host.strip("[]") or "localhost", int(port)))
-    if not addresses:
-        raise CliError("no bootstrap server given", exit_code=2)
-    return addresses
-
-
 class _Client:
     """One request per connection through ``strom.client.wire`` until a common deadline."""
 
@@ -84,8 +72,8 @@ class _Client:
         protocol = str(conf.get("security.protocol", "plaintext")).lower()
         if protocol != "plaintext":
             raise CliError(f"this command speaks PLAINTEXT only, not security.protocol={protocol}", exit_code=2)
-        self.bootstrap = _addresses(str(conf["bootstrap.servers"]))
-        self.client_id = str(conf.get("client.id", "strom-log-dirs"))
+        self.bootstrap = bootstrap_addresses(str(conf["bootstrap.servers"]))
+        self.client_id = str(conf.get("client.id", CLIENT_ID))
         self.deadline = time.monotonic() + timeout_s
         self.correlation_id = 0
 

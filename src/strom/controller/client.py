@@ -10,12 +10,14 @@ broker's cache), so waiting for it returns at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from strom.controller.controller import Controller
 from strom.errors import ErrorCode, KafkaError
 from strom.metadata.controller_client import (
-    ConfigChanges, EntryResult, NewPartitions, NewTopic, TopicResult, TopicToDelete, WriteResult,
+    BrokerHeartbeat, BrokerHeartbeatResult, ConfigChanges, EntryResult, NewPartitions, NewTopic, RegisterBroker,
+    RegisterBrokerResult, TopicResult, TopicToDelete, WriteResult,
 )
 from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
 
@@ -81,3 +83,11 @@ class LocalControllerClient:
 
     async def allocate_producer_id(self) -> int:
         return await self._controller.allocate_producer_id()
+
+    async def register_broker(self, request: RegisterBroker) -> RegisterBrokerResult:
+        result = await self._controller.register_broker(request)
+        return replace(result, metadata_offset=self._controller.committed_offset)
+
+    async def broker_heartbeat(self, request: BrokerHeartbeat) -> BrokerHeartbeatResult:
+        result = await self._controller.broker_heartbeat(request)
+        return replace(result, metadata_offset=self._controller.committed_offset)

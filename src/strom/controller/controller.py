@@ -10,6 +10,15 @@ Images are immutable (``strom.metadata.image``); state changes only by
 replaying records, which is also the recovery path.  The raft quorum of a
 later issue slots in at ``MetadataLog``.
 
+Broker lifecycle (Kafka's ClusterControlManager and BrokerHeartbeatManager):
+``plan_broker_registration`` and ``plan_broker_heartbeat`` return
+``(records, response)`` from the current image; ``register_broker`` and
+``broker_heartbeat`` commit them.  A broker's epoch is the offset of its
+registration record.  Sessions and the control state machine live in
+``strom.controller.broker_heartbeats``; ``run`` (a task of the node's
+TaskGroup) fences brokers whose session expired.  Replica placement is
+``strom.controller.placement``.
+
 Concurrency: methods run on the event loop; commits are serialised by one
 lock so validation and commit never interleave.
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,15 +35,20 @@ from strom.config import (
     DYNAMIC_BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, check_topic_configs_implemented,
     validate_topic_configs,
 )
+from strom.controller import placement
+from strom.controller.broker_heartbeats import BrokerControlState, BrokerHeartbeatManager, next_state, state_of
 from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode, KafkaError
-from strom.metadata.controller_client import TopicResult
-from strom.metadata.image import EMPTY_IMAGE, TopicImage
+from strom.metadata.controller_client import (
+    BrokerHeartbeat, BrokerHeartbeatResult, RegisterBroker, RegisterBrokerResult, TopicResult,
+)
+from strom.metadata.image import EMPTY_IMAGE, BrokerRegistration, PartitionState, TopicImage
 from strom.metadata.names import MAX_TOPIC_NAME, validate_topic_name
 from strom.metadata.records import (
-    BROKER_RESOURCE, TOPIC_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,
-    RemoveTopicRecord, TopicRecord,
+    BROKER_RESOURCE, TOPIC_RESOURCE, BrokerRegistrationChangeRecord, ConfigRecord, MetadataRecord, PartitionRecord,
+    ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord,
 )
+from strom.util.clock import SYSTEM_CLOCK, Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +65,27 @@ __all__ = ["Controller", "TopicResult", "validate_topic_name", "MAX_TOPIC_NAME",
 
 class Controller:
     def __init__(self, metadata_log: MetadataLog, config: BrokerConfig, node_id: int, *,
-                 max_partitions: int = 2**31 - 1) -> None:
+                 max_partitions: int = 2**31 - 1, scheduler: Scheduler = SYSTEM_CLOCK,
+                 rng: random.Random | None = None, cluster_id: str | None = None,
+                 local_broker_id: int | None = None) -> None:
         """``max_partitions``: how many partitions this node may hold in all (the node derives it from
         its open-file limit); creations beyond it get INVALID_PARTITIONS instead of failing half way
-        when the files cannot be opened."""
+        when the files cannot be opened.  ``scheduler``: broker session timers.  ``rng``: replica
+        placement (seed it for deterministic tests).  ``cluster_id``: registrations from another
+        cluster get INCONSISTENT_CLUSTER_ID (None: not checked).  ``local_broker_id``: the broker role
+        of this same process (combined mode), whose registration found in the log at ``load`` belongs
+        to a previous run of this process and so gets no session: it may re-register at once."""
         self.log = metadata_log
         self.config = config
         self.node_id = node_id
         self.max_partitions = max_partitions
+        self.scheduler = scheduler
+        self.rng = rng if rng is not None else random.Random()
+        self.cluster_id = cluster_id
+        self.local_broker_id = local_broker_id
+        self._expired_wakeup = asyncio.Event()
+        self.heartbeats = BrokerHeartbeatManager(scheduler, config["broker.session.timeout.ms"],
+                                                 self._expired_wakeup.set)
         self.image = EMPTY_IMAGE
         self.committed_offset = -1  # offset of the last committed record
         self._lock = asyncio.Lock()
@@ -72,6 +100,33 @@ class Controller:
         self.image = EMPTY_IMAGE.replay(self.log.read_all(), self.committed_offset)
         # never hand out an id from a block that may have been used before the restart
         self._pid_next = self._pid_block_end = self.image.next_producer_id
+        # a new active controller gives every unfenced broker a fresh session (Kafka's activate())
+        for broker_id, reg in self.image.brokers.items():
+            if not reg.fenced and broker_id != self.local_broker_id:
+                self.heartbeats.touch(broker_id, reg.epoch)
+
+    async def run(self) -> None:
+        """Fence brokers whose session expired, until cancelled (a task of the node's TaskGroup)."""
+        while True:
+            await self._expired_wakeup.wait()
+            self._expired_wakeup.clear()
+            try:
+                await self.fence_expired_brokers()
+            except Exception:
+                log.exception("fencing brokers whose session expired failed")
+
+    async def fence_expired_brokers(self) -> None:
+        async with self._lock:
+            records: list[MetadataRecord] = []
+            for broker_id, epoch in sorted(self.heartbeats.take_expired().items()):
+                reg = self.image.brokers.get(broker_id)
+                if reg is None or reg.epoch != epoch or reg.fenced:
+                    continue
+                log.info("broker %d (epoch %d) sent no heartbeat for broker.session.timeout.ms=%d: fencing it",
+                         broker_id, epoch, self.config["broker.session.timeout.ms"])
+                records.append(BrokerRegistrationChangeRecord(broker_id, epoch, fenced=True))
+                records.extend(self.leadership_moves(broker_id))
+            await self._commit(records)
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(records, offset)`` with every batch committed from now on, in order."""
@@ -86,10 +141,128 @@ class Controller:
         for listener in self._listeners:
             listener(records, offset)
 
-    # ------------------------------------------------------------------ topics
+    # ------------------------------------------------------------------ broker lifecycle
     @property
     def live_brokers(self) -> list[int]:
-        return [self.node_id]
+        """Registered, unfenced brokers (ascending ids)."""
+        return self.image.live_brokers
+
+    def plan_broker_registration(self, request: RegisterBroker) -> tuple[list[MetadataRecord], RegisterBrokerResult]:
+        """BrokerRegistration: a new registration record (fenced) whose offset is the broker's epoch.
+        Refused with DUPLICATE_BROKER_REGISTRATION while another incarnation of that broker id is
+        registered, unfenced and within its session."""
+        if self.cluster_id is not None and request.cluster_id != self.cluster_id:
+            return [], RegisterBrokerResult(ErrorCode.INCONSISTENT_CLUSTER_ID,
+                                            f"Expected cluster ID {self.cluster_id}, but got cluster ID "
+                                            f"{request.cluster_id}.")
+        if request.broker_id < 0:
+            return [], RegisterBrokerResult(ErrorCode.INVALID_REGISTRATION, f"invalid broker id {request.broker_id}")
+        existing = self.image.brokers.get(request.broker_id)
+        incarnation = str(request.incarnation_id)
+        if (existing is not None and existing.incarnation_id != incarnation and not existing.fenced
+                and self.heartbeats.has_valid_session(request.broker_id)):
+            return [], RegisterBrokerResult(
+                ErrorCode.DUPLICATE_BROKER_REGISTRATION,
+                f"Another broker is registered with that broker id ({request.broker_id}, incarnation "
+                f"{existing.incarnation_id}); two processes must not share a node.id.")
+        epoch = self.log.end_offset  # the offset the record will get: it is first in its batch
+        record = RegisterBrokerRecord(request.broker_id, incarnation, epoch, tuple(request.listeners), request.rack,
+                                      fenced=True, in_controlled_shutdown=False)
+        return [record], RegisterBrokerResult(broker_epoch=epoch)
+
+    async def register_broker(self, request: RegisterBroker) -> RegisterBrokerResult:
+        async with self._lock:
+            records, result = self.plan_broker_registration(request)
+            if records:
+                await self._commit(records)
+                self.heartbeats.touch(request.broker_id, result.broker_epoch)
+                log.info("broker %d registered (epoch %d, incarnation %s, rack %s)", request.broker_id,
+                         result.broker_epoch, request.incarnation_id, request.rack)
+            return result
+
+    def plan_broker_heartbeat(self, request: BrokerHeartbeat) -> tuple[list[MetadataRecord], BrokerHeartbeatResult]:
+        """BrokerHeartbeat: the records of the broker's next control state (see broker_heartbeats)."""
+        reg = self.image.brokers.get(request.broker_id)
+        if reg is None:
+            return [], BrokerHeartbeatResult(ErrorCode.BROKER_ID_NOT_REGISTERED,
+                                             f"Broker {request.broker_id} is not registered.")
+        if reg.epoch != request.broker_epoch:
+            return [], BrokerHeartbeatResult(ErrorCode.STALE_BROKER_EPOCH,
+                                             f"Expected broker epoch {reg.epoch}, but got broker epoch "
+                                             f"{request.broker_epoch}.")
+        current = state_of(reg)
+        caught_up = request.current_metadata_offset >= reg.epoch
+        has_leaderships = bool(self.movable_leaderships(request.broker_id))
+        new = next_state(current, want_fence=request.want_fence, want_shut_down=request.want_shut_down,
+                         caught_up=caught_up, has_leaderships=has_leaderships)
+        records = self._transition_records(reg, current, new)
+        fenced = new in (BrokerControlState.FENCED, BrokerControlState.SHUTDOWN_NOW)
+        return records, BrokerHeartbeatResult(is_caught_up=caught_up, is_fenced=fenced,
+                                              should_shut_down=new is BrokerControlState.SHUTDOWN_NOW)
+
+    def _transition_records(self, reg: BrokerRegistration, current: BrokerControlState,
+                            new: BrokerControlState) -> list[MetadataRecord]:
+        s = BrokerControlState
+        b, e = reg.broker_id, reg.epoch
+        if current is new:
+            return []
+        if new is s.UNFENCED:
+            return [BrokerRegistrationChangeRecord(b, e, fenced=False)]
+        if new is s.FENCED:
+            return [BrokerRegistrationChangeRecord(b, e, fenced=True), *self.leadership_moves(b)]
+        if new is s.CONTROLLED_SHUTDOWN:
+            return [BrokerRegistrationChangeRecord(b, e, in_controlled_shutdown=True), *self.leadership_moves(b)]
+        if current is s.FENCED:  # SHUTDOWN_NOW of a fenced broker: nothing to change
+            return []
+        return [BrokerRegistrationChangeRecord(b, e, fenced=True, in_controlled_shutdown=True)]
+
+    async def broker_heartbeat(self, request: BrokerHeartbeat) -> BrokerHeartbeatResult:
+        async with self._lock:
+            records, result = self.plan_broker_heartbeat(request)
+            if result.error_code:
+                return result
+            if result.should_shut_down:
+                self.heartbeats.end(request.broker_id)
+                log.info("broker %d may shut down (controlled shutdown)", request.broker_id)
+            else:
+                self.heartbeats.touch(request.broker_id, request.broker_epoch)
+            await self._commit(records)
+            return result
+
+    def movable_leaderships(self, broker_id: int) -> list[tuple[str, int]]:
+        """(topic, partition) led by ``broker_id`` that another usable in-sync replica could take
+        over: what a controlled shutdown waits for.  On one node nothing can move, so it is empty."""
+        usable = {b.broker_id for b in self.image.usable_brokers} - {broker_id}
+        return [(t.name, p.partition) for t in self.image.topics.values() for p in t.partitions.values()
+                if p.leader == broker_id and any(r in usable for r in p.isr)]
+
+    def leadership_moves(self, broker_id: int) -> list[MetadataRecord]:
+        """Records moving leaderships (and ISR membership) away from ``broker_id`` as it is fenced or
+        shuts down.  The seam for part 2 of the cluster work (partition change records through the
+        controller's log); until then leaders stay and a controlled shutdown of a broker that leads a
+        partition with another usable in-sync replica waits (the broker gives up after its timeout)."""
+        return []
+
+    # ------------------------------------------------------------------ topics
+    def _usable(self) -> list[BrokerRegistration]:
+        return self.image.usable_brokers
+
+    def _manual_replicas(self, partition: int, replicas: Sequence[int]) -> PartitionState:
+        """Validate one manual assignment against the registered brokers; its ISR is the usable
+        replicas and the first of them leads."""
+        if not replicas or len(set(replicas)) != len(replicas):
+            raise KafkaError(f"invalid replica assignment {list(replicas)} for partition {partition}: it must name "
+                             f"distinct brokers", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+        for b in replicas:
+            if b not in self.image.brokers:
+                raise KafkaError(f"The manual partition assignment includes broker {b}, but no such broker is "
+                                 f"registered.", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+        usable = {b.broker_id for b in self._usable()}
+        isr = tuple(b for b in replicas if b in usable)
+        if not isr:
+            raise KafkaError(f"All brokers specified in the manual partition assignment for partition {partition} "
+                             f"are fenced or in controlled shutdown.", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+        return PartitionState(partition, tuple(replicas), isr, isr[0], 0, 0)
 
     def topic(self, name: str) -> TopicImage | None:
         return self.image.topics.get(name)
@@ -155,7 +328,6 @@ class Controller:
                 check_topic_configs_implemented(configs)
         except ConfigError as exc:
             raise KafkaError(str(exc), ErrorCode.INVALID_CONFIG) from None
-        brokers = self.live_brokers
         if assignments:
             if spec.get("num_partitions", -1) != -1 or spec.get("replication_factor", -1) != -1:
                 raise KafkaError("both manual assignments and partitions/replication factor were given",
@@ -165,10 +337,7 @@ class Controller:
                 if partition != index:
                     raise KafkaError("partitions of a manual assignment must be 0..n-1",
                                      ErrorCode.INVALID_REPLICA_ASSIGNMENT)
-                if not replicas or len(set(replicas)) != len(replicas) or any(b not in brokers for b in replicas):
-                    raise KafkaError(f"invalid replica assignment {replicas} (live brokers: {brokers})",
-                                     ErrorCode.INVALID_REPLICA_ASSIGNMENT)
-                plan.append(list(replicas))
+                plan.append(self._manual_replicas(partition, replicas))
         else:
             partitions = spec.get("num_partitions", -1)
             rf = spec.get("replication_factor", -1)
@@ -178,17 +347,12 @@ class Controller:
                 rf = self.config["default.replication.factor"]
             if partitions <= 0 or partitions > MAX_PARTITIONS_PER_REQUEST:
                 raise KafkaError("Number of partitions must be larger than 0.", ErrorCode.INVALID_PARTITIONS)
-            if rf <= 0:
-                raise KafkaError("Replication factor must be larger than 0.", ErrorCode.INVALID_REPLICATION_FACTOR)
-            if rf > len(brokers):
-                raise KafkaError(f"Unable to replicate the partition {rf} time(s): "
-                                 f"The target replication factor of {rf} cannot be reached because only "
-                                 f"{len(brokers)} broker(s) are registered.", ErrorCode.INVALID_REPLICATION_FACTOR)
-            plan = [[brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(partitions)]
+            plan = [PartitionState(p, tuple(r), tuple(r), r[0], 0, 0)
+                    for p, r in enumerate(placement.place(partitions, rf, self._usable(), self.rng))]
         topic_id = str(uuid.uuid4())
         records: list[MetadataRecord] = [TopicRecord(name, topic_id)]
-        for partition, replicas in enumerate(plan):
-            records.append(PartitionRecord(topic_id, partition, replicas, list(replicas), replicas[0], 0, 0))
+        for p in plan:
+            records.append(PartitionRecord(topic_id, p.partition, list(p.replicas), list(p.isr), p.leader, 0, 0))
         for key, value in configs.items():
             records.append(ConfigRecord(TOPIC_RESOURCE, name, key, None if value is None else str(value)))
         return records
@@ -221,29 +385,24 @@ class Controller:
                 raise KafkaError(f"too many partitions: {count}", ErrorCode.INVALID_PARTITIONS)
             self._check_partition_budget(count - current)
             rf = len(topic.partitions[0].replicas) if topic.partitions else 1
-            brokers = self.live_brokers
             if assignments is not None:
                 if len(assignments) != count - current:
                     raise KafkaError(f"Increasing the number of partitions by {count - current} but "
                                      f"{len(assignments)} assignments provided.", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
-                for replicas in assignments:
-                    if not replicas or any(b not in brokers for b in replicas):
-                        raise KafkaError(f"invalid replica assignment {list(replicas)} (live brokers: {brokers})",
-                                         ErrorCode.INVALID_REPLICA_ASSIGNMENT)
-                    if len(set(replicas)) != len(replicas):
-                        raise KafkaError(f"duplicate brokers in replica assignment {list(replicas)}",
-                                         ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+                plan = []
+                for i, replicas in enumerate(assignments):
                     if len(replicas) != rf:
                         raise KafkaError(f"replica assignment {list(replicas)} has {len(replicas)} replicas; the "
                                          f"topic's partitions have {rf}", ErrorCode.INVALID_REPLICA_ASSIGNMENT)
-                plan = [list(r) for r in assignments]
+                    plan.append(self._manual_replicas(current + i, replicas))
             else:
-                plan = [[brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(current, count)]
+                plan = [PartitionState(current + i, tuple(r), tuple(r), r[0], 0, 0)
+                        for i, r in enumerate(placement.place(count - current, rf, self._usable(), self.rng))]
             if validate_only:
                 return
             records: list[MetadataRecord] = [
-                PartitionRecord(str(topic.topic_id), current + i, replicas, list(replicas), replicas[0], 0, 0)
-                for i, replicas in enumerate(plan)]
+                PartitionRecord(str(topic.topic_id), p.partition, list(p.replicas), list(p.isr), p.leader, 0, 0)
+                for p in plan]
             await self._commit(records)
 
     # ------------------------------------------------------------------ configs

@@ -61,6 +61,7 @@ class MetadataCache:
         self.image = image
         self._listeners: list[Listener] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._controller_id = -1
 
     # ------------------------------------------------------------------ publishing
     def subscribe(self, listener: Listener) -> None:
@@ -117,9 +118,18 @@ class MetadataCache:
     # ------------------------------------------------------------------ the broker's questions
     @property
     def live_brokers(self) -> list[int]:
-        """Brokers that may lead partitions.  Until broker registration records reach the image
-        (a later step of the cluster work) the only registered broker is this node."""
-        return [self.node_id]
+        """Registered, unfenced brokers (ascending ids): the brokers that may lead partitions."""
+        return self.image.live_brokers
+
+    @property
+    def controller_id(self) -> int:
+        """The id of the active controller as this broker knows it, -1 when unknown (Kafka's answer in
+        Metadata and DescribeCluster).  Fed by ``set_active_controller``: the node sets its own id when
+        it runs the controller; the raft wiring will set the quorum leader on every leader change."""
+        return self._controller_id
+
+    def set_active_controller(self, node_id: int | None) -> None:
+        self._controller_id = -1 if node_id is None else node_id
 
     def topic(self, name: str) -> TopicImage | None:
         return self.image.topics.get(name)

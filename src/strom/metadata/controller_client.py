@@ -21,6 +21,9 @@ forwarding — and turns the answers back into these values).  So:
   watermark after the answer, e.g. from DescribeQuorum, bounds the commit).
 - ``allocate_producer_id`` hands out one id; a forwarding client keeps a
   block from AllocateProducerIds and hands ids from it.
+- ``register_broker`` and ``broker_heartbeat`` are the broker lifecycle
+  (BrokerRegistration and BrokerHeartbeat, APIs 62 and 63): a forwarding
+  client sends them to the active controller as they are.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from strom.errors import ErrorCode
+from strom.metadata.records import BrokerEndpoint
 
 T = TypeVar("T")
 
@@ -108,6 +112,53 @@ class WriteResult(Generic[T]):
     metadata_offset: int
 
 
+@dataclass(frozen=True)
+class RegisterBroker:
+    """BrokerRegistrationRequest: one process (``incarnation_id``, new at every start) of broker
+    ``broker_id`` with its advertised ``listeners``."""
+
+    broker_id: int
+    cluster_id: str
+    incarnation_id: uuid.UUID
+    listeners: Sequence[BrokerEndpoint]
+    rack: str | None = None
+    previous_broker_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class RegisterBrokerResult:
+    """BrokerRegistrationResponse: ``broker_epoch`` (-1 on error) is the offset of the registration
+    record; ``metadata_offset`` as for every write (see the module doc)."""
+
+    error_code: ErrorCode = ErrorCode.NONE
+    error_message: str | None = None
+    broker_epoch: int = -1
+    metadata_offset: int = -1
+
+
+@dataclass(frozen=True)
+class BrokerHeartbeat:
+    """BrokerHeartbeatRequest: ``current_metadata_offset`` is the offset of the broker's published image."""
+
+    broker_id: int
+    broker_epoch: int
+    current_metadata_offset: int
+    want_fence: bool = False
+    want_shut_down: bool = False
+
+
+@dataclass(frozen=True)
+class BrokerHeartbeatResult:
+    """BrokerHeartbeatResponse, plus the metadata offset of the records the heartbeat committed."""
+
+    error_code: ErrorCode = ErrorCode.NONE
+    error_message: str | None = None
+    is_caught_up: bool = False
+    is_fenced: bool = True
+    should_shut_down: bool = False
+    metadata_offset: int = -1
+
+
 class ControllerClient(Protocol):
     async def create_topics(self, topics: Sequence[NewTopic], *, validate_only: bool = False
                             ) -> WriteResult[TopicResult]: ...
@@ -124,3 +175,7 @@ class ControllerClient(Protocol):
         ...
 
     async def allocate_producer_id(self) -> int: ...
+
+    async def register_broker(self, request: RegisterBroker) -> RegisterBrokerResult: ...
+
+    async def broker_heartbeat(self, request: BrokerHeartbeat) -> BrokerHeartbeatResult: ...

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from strom.config import DYNAMIC_BROKER_CONFIGS, BrokerConfig, validate_topic_configs
 from strom.metadata.records import (
-    BROKER_RESOURCE, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, RemoveTopicRecord,
-    TopicRecord,
+    BROKER_RESOURCE, BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, MetadataRecord, PartitionRecord,
+    ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnregisterBrokerRecord,
 )
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -57,15 +57,48 @@ class TopicImage:
 
 
 @dataclass(frozen=True)
+class BrokerRegistration:
+    """A registered broker (Kafka's BrokerRegistration): ``epoch`` is the offset of its registration
+    record; ``fenced`` brokers lead nothing and get no new replicas; one ``in_controlled_shutdown``
+    is handing its leaderships over before it stops."""
+
+    broker_id: int
+    incarnation_id: str
+    epoch: int
+    endpoints: tuple[BrokerEndpoint, ...]
+    rack: str | None
+    fenced: bool
+    in_controlled_shutdown: bool
+
+    def endpoint(self, listener_name: str | None = None) -> BrokerEndpoint | None:
+        """The endpoint of listener ``listener_name``; the first one when it has none of that name."""
+        for e in self.endpoints:
+            if e.name == listener_name:
+                return e
+        return self.endpoints[0] if self.endpoints else None
+
+
+@dataclass(frozen=True)
 class MetadataImage:
     """``offset``: offset of the last record applied (-1: none).  ``broker_configs``: broker id
-    ("" = cluster-wide default) -> dynamic overrides."""
+    ("" = cluster-wide default) -> dynamic overrides.  ``brokers``: registered brokers by id."""
 
     topics: Mapping[str, TopicImage] = field(default_factory=lambda: _EMPTY)
     topics_by_id: Mapping[uuid.UUID, TopicImage] = field(default_factory=lambda: _EMPTY)
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
     offset: int = -1
+    brokers: Mapping[int, BrokerRegistration] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def live_brokers(self) -> list[int]:
+        """Ids of the registered, unfenced brokers, ascending: the brokers that may lead partitions."""
+        return sorted(b for b, reg in self.brokers.items() if not reg.fenced)
+
+    @property
+    def usable_brokers(self) -> list[BrokerRegistration]:
+        """Live brokers not in controlled shutdown, ascending by id: where new replicas may go."""
+        return [reg for _b, reg in sorted(self.brokers.items()) if not reg.fenced and not reg.in_controlled_shutdown]
 
     def replay(self, records: Iterable[MetadataRecord], offset: int) -> MetadataImage:
         """The image after ``records``, whose last record sits at ``offset``."""
@@ -116,6 +149,7 @@ class MetadataDelta:
         self._partitions: dict[uuid.UUID, dict[int, PartitionState]] = {}
         self._topic_configs: dict[uuid.UUID, dict[str, str]] = {}
         self._broker_configs: dict[str, dict[str, str]] = {}
+        self._brokers: dict[int, BrokerRegistration | None] = {}  # changed registrations; None = unregistered
         self._next_producer_id = base.next_producer_id
 
     def _topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
@@ -173,8 +207,31 @@ class MetadataDelta:
                 target[record.name] = record.value
         elif isinstance(record, ProducerIdsRecord):
             self._next_producer_id = max(self._next_producer_id, record.next_producer_id)
+        elif isinstance(record, RegisterBrokerRecord):
+            self._brokers[record.broker_id] = BrokerRegistration(
+                record.broker_id, record.incarnation_id, record.broker_epoch, tuple(record.endpoints), record.rack,
+                record.fenced, record.in_controlled_shutdown)
+        elif isinstance(record, UnregisterBrokerRecord):
+            current = self.broker(record.broker_id)
+            if current is not None and current.epoch == record.broker_epoch:
+                self._brokers[record.broker_id] = None
+        elif isinstance(record, BrokerRegistrationChangeRecord):
+            current = self.broker(record.broker_id)
+            if current is None or current.epoch != record.broker_epoch:
+                return  # a change of an older registration: superseded
+            self._brokers[record.broker_id] = replace(
+                current,
+                fenced=current.fenced if record.fenced is None else record.fenced,
+                in_controlled_shutdown=(current.in_controlled_shutdown if record.in_controlled_shutdown is None
+                                        else record.in_controlled_shutdown))
         else:  # pragma: no cover
             raise TypeError(f"unknown metadata record {record!r}")
+
+    def broker(self, broker_id: int) -> BrokerRegistration | None:
+        """The registration of ``broker_id`` as of the records replayed so far."""
+        if broker_id in self._brokers:
+            return self._brokers[broker_id]
+        return self.base.brokers.get(broker_id)
 
     def _touch(self, topic: TopicImage) -> None:
         """Copy ``topic``'s partitions and configs for change (once per delta)."""
@@ -217,4 +274,13 @@ class MetadataDelta:
                 else:
                     merged.pop(name, None)
             broker_configs = _frozen(merged)
-        return MetadataImage(topics, topics_by_id, broker_configs, self._next_producer_id, offset)
+        brokers = base.brokers
+        if self._brokers:
+            changed = dict(base.brokers)
+            for broker_id, reg in self._brokers.items():
+                if reg is None:
+                    changed.pop(broker_id, None)
+                else:
+                    changed[broker_id] = reg
+            brokers = _frozen(changed)
+        return MetadataImage(topics, topics_by_id, broker_configs, self._next_producer_id, offset, brokers)

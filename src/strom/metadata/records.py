@@ -12,6 +12,14 @@ follow Kafka's metadata records (TopicRecord, PartitionRecord, ...) in snake cas
   remove_topic   {"topic_id"}
   config         {"resource_type" (2 topic, 4 broker), "resource_name", "name", "value" (null = delete)}
   producer_ids   {"broker_id", "next_producer_id"}  (a block of producer ids was handed out)
+  register_broker {"broker_id", "incarnation_id", "broker_epoch", "endpoints": [{"name", "host", "port",
+                  "security_protocol"}], "rack", "fenced", "in_controlled_shutdown"}
+  unregister_broker {"broker_id", "broker_epoch"}
+  broker_registration_change {"broker_id", "broker_epoch", "fenced", "in_controlled_shutdown"}
+                  (null = unchanged)
+
+A broker's epoch is the offset of its ``register_broker`` record (Kafka's rule); a registration
+record replaces any earlier registration of that broker id.
 """
 from __future__ import annotations
 
@@ -64,9 +72,56 @@ class ProducerIdsRecord:
     next_producer_id: int
 
 
-MetadataRecord = TopicRecord | PartitionRecord | RemoveTopicRecord | ConfigRecord | ProducerIdsRecord
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """One listener of a broker: Kafka's BrokerEndpoint (name, host, port, security protocol id:
+    0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL)."""
+
+    name: str
+    host: str
+    port: int
+    security_protocol: int = 0
+
+
+@dataclass(frozen=True)
+class RegisterBrokerRecord:
+    TYPE: ClassVar[str] = "register_broker"
+    broker_id: int
+    incarnation_id: str
+    broker_epoch: int
+    endpoints: tuple[BrokerEndpoint, ...]
+    rack: str | None = None
+    fenced: bool = True
+    in_controlled_shutdown: bool = False
+
+    def __post_init__(self) -> None:  # decoded JSON carries the endpoints as objects
+        object.__setattr__(self, "endpoints", tuple(
+            e if isinstance(e, BrokerEndpoint) else BrokerEndpoint(**e) for e in self.endpoints))
+
+
+@dataclass(frozen=True)
+class UnregisterBrokerRecord:
+    TYPE: ClassVar[str] = "unregister_broker"
+    broker_id: int
+    broker_epoch: int
+
+
+@dataclass(frozen=True)
+class BrokerRegistrationChangeRecord:
+    """Fence/unfence and controlled shutdown of the registration ``broker_epoch``; None = unchanged."""
+
+    TYPE: ClassVar[str] = "broker_registration_change"
+    broker_id: int
+    broker_epoch: int
+    fenced: bool | None = None
+    in_controlled_shutdown: bool | None = None
+
+
+MetadataRecord = (TopicRecord | PartitionRecord | RemoveTopicRecord | ConfigRecord | ProducerIdsRecord
+                  | RegisterBrokerRecord | UnregisterBrokerRecord | BrokerRegistrationChangeRecord)
 _BY_TYPE: dict[str, Any] = {cls.TYPE: cls for cls in
-                            (TopicRecord, PartitionRecord, RemoveTopicRecord, ConfigRecord, ProducerIdsRecord)}
+                            (TopicRecord, PartitionRecord, RemoveTopicRecord, ConfigRecord, ProducerIdsRecord,
+                             RegisterBrokerRecord, UnregisterBrokerRecord, BrokerRegistrationChangeRecord)}
 
 
 def encode(record: MetadataRecord) -> tuple[bytes, bytes]:
@@ -82,4 +137,5 @@ def decode(key: bytes, value: bytes) -> MetadataRecord:
 
 
 __all__ = ["TopicRecord", "PartitionRecord", "RemoveTopicRecord", "ConfigRecord", "ProducerIdsRecord",
+           "BrokerEndpoint", "RegisterBrokerRecord", "UnregisterBrokerRecord", "BrokerRegistrationChangeRecord",
            "MetadataRecord", "encode", "decode", "TOPIC_RESOURCE", "BROKER_RESOURCE", "field"]

@@ -34,6 +34,7 @@ class BrokerServices:
     clock: "Clock"
     groups: "GroupCoordinator | None" = None
     rack: str | None = None
+    listener_name: str = "PLAINTEXT"  # the client listener's name: picks each broker's endpoint in answers
     # reads: the broker's metadata image; None only in unit tests of handlers that never read it
     metadata: "MetadataCache" = None  # type: ignore[assignment]
 

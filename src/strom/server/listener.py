@@ -56,11 +56,13 @@ class KafkaListener:
             else:
                 self._per_ip.pop(conn.peer_host, None)
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and listen; returns the bound (host, port) — port 0 picks a free one."""
+    async def start(self, host: str, port: int, *, serve: bool = True) -> tuple[str, int]:
+        """Bind (and listen unless ``serve`` is False: then ``start_serving`` opens the door later, as
+        Kafka binds its sockets before the broker registers but serves requests only after);
+        returns the bound (host, port) — port 0 picks a free one."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._new_connection, host or None, port,
-                                                reuse_address=True, backlog=1024)
+                                                reuse_address=True, backlog=1024, start_serving=serve)
         for sock in self._server.sockets:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -68,6 +70,11 @@ class KafkaListener:
                 pass
         bound = self._server.sockets[0].getsockname()
         return bound[0], bound[1]
+
+    async def start_serving(self) -> None:
+        """Accept connections on the socket bound by ``start(..., serve=False)``."""
+        if self._server is not None:
+            await self._server.start_serving()
 
     async def close_idle(self, max_idle_ms: int) -> None:
         """Close connections with no request for ``connections.max.idle.ms`` (runs until cancelled)."""

@@ -12,8 +12,8 @@ from strom.config import BrokerConfig
 from strom.metadata.cache import MetadataCache
 from strom.metadata.image import EMPTY_IMAGE, MetadataDelta, MetadataImage
 from strom.metadata.records import (
-    BROKER_RESOURCE, TOPIC_RESOURCE, ConfigRecord, PartitionRecord, ProducerIdsRecord, RemoveTopicRecord,
-    TopicRecord,
+    BROKER_RESOURCE, TOPIC_RESOURCE, BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, PartitionRecord,
+    ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnregisterBrokerRecord, decode, encode,
 )
 
 A, B = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
@@ -104,7 +104,29 @@ def test_broker_view_from_the_image_alone() -> None:
     assert cache.topic("a") is image.topics["a"] and cache.topic_by_id(uuid.UUID(A)) is image.topics["a"]
     assert cache.topic_partitions("a") == 1 and cache.topic_partitions("x") is None
     assert cache.topic_id("a") == uuid.UUID(A) and cache.topic_name(uuid.UUID(A)) == "a"
-    assert cache.topic_names() == ["a"] and cache.live_brokers == [1]
+    assert cache.topic_names() == ["a"] and cache.live_brokers == []  # nobody registered
+
+
+def test_broker_registrations_replay_into_the_image() -> None:
+    ep = (BrokerEndpoint("PLAINTEXT", "h1", 9092), BrokerEndpoint("INTERNAL", "i1", 9093, 1))
+    records = [RegisterBrokerRecord(1, "inc-a", 0, ep, "r1"), RegisterBrokerRecord(2, "inc-b", 1, ep[:1]),
+               BrokerRegistrationChangeRecord(1, 0, fenced=False),
+               BrokerRegistrationChangeRecord(2, 1, fenced=False)]
+    for r in records:  # every record survives its stored form
+        assert decode(*encode(r)) == r
+    image = EMPTY_IMAGE.replay(records, 3)
+    assert image.live_brokers == [1, 2] and image.brokers[1].rack == "r1"
+    assert image.brokers[1].endpoint("INTERNAL") == ep[1] and image.brokers[1].endpoint("OTHER") == ep[0]
+    later = image.replay([BrokerRegistrationChangeRecord(2, 1, in_controlled_shutdown=True),
+                          BrokerRegistrationChangeRecord(1, 0, fenced=True)], 5)
+    assert later.live_brokers == [2] and [b.broker_id for b in later.usable_brokers] == []
+    assert image.live_brokers == [1, 2]  # the older image did not change
+    # a new registration replaces the old one; changes and unregistrations of the old epoch are ignored
+    again = later.replay([RegisterBrokerRecord(1, "inc-c", 6, ep), BrokerRegistrationChangeRecord(1, 0, fenced=False),
+                          UnregisterBrokerRecord(1, 0)], 8)
+    assert (again.brokers[1].epoch, again.brokers[1].fenced, again.brokers[1].incarnation_id) == (6, True, "inc-c")
+    gone = again.replay([UnregisterBrokerRecord(1, 6)], 9)
+    assert 1 not in gone.brokers and 2 in gone.brokers
 
 
 # ---------------------------------------------------------------------------- publishing

@@ -21,11 +21,14 @@ from strom.controller.metadata_log import MetadataLog
 from strom.errors import ErrorCode, KafkaError
 from strom.metadata.cache import MetadataCache
 from strom.metadata.records import ConfigRecord
+from strom.metadata.records import BrokerEndpoint
 from strom.protocol import codec
 from strom.protocol.codec import RequestHeader
 from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS
 from strom.util.clock import FakeClock
+
+from ..controller._cluster import register
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER, DESCRIBE_CLUSTER = 32, 33, 37, 44, 60
@@ -38,14 +41,18 @@ class Node:
     def __init__(self, data_dir: Path, overrides: tuple[str, ...] = ()) -> None:
         clock = FakeClock()
         config = BrokerConfig.load(overrides=["num.partitions=1", *overrides], env={})
-        self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1)
+        self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1, scheduler=clock,
+                                     cluster_id="test-cluster")
         self.controller.load()
         self.metadata = MetadataCache(1, config)
+        self.metadata.set_active_controller(1)
         self.controller.add_listener(self.metadata.replay)
+        # the node's broker, registered and unfenced
+        asyncio.run(register(self.controller, 1, rack="r1", endpoints=[BrokerEndpoint("PLAINTEXT", "127.0.0.1", 19092)]))
         self.services = BrokerServices(node_id=1, cluster_id="test-cluster", host="127.0.0.1", port=19092,
                                        config=config, controller=LocalControllerClient(self.controller),
                                        replicas=None,  # type: ignore[arg-type]
-                                       clock=clock, rack="r1", metadata=self.metadata)
+                                       clock=clock, metadata=self.metadata)
 
     def call(self, api_key: int, version: int, request: dict[str, Any]) -> dict[str, Any]:
         req = codec.build(codec.request_type(api_key, version), request)
@@ -339,6 +346,14 @@ def test_describe_cluster(node: Node, version: int) -> None:
     assert res["cluster_authorized_operations"] == -2147483648
     if version >= 2:
         assert res["brokers"][0]["is_fenced"] is False
+    # a registered but fenced broker shows only when v2 asks for fenced brokers
+    if 2 not in node.metadata.image.brokers:
+        asyncio.run(register(node.controller, 2, rack="r2", unfence=False))
+    with_fenced = node.call(DESCRIBE_CLUSTER, version, request)
+    shown = {b["broker_id"]: b.get("is_fenced") for b in with_fenced["brokers"]}
+    assert shown == ({1: False, 2: True} if version >= 2 else {1: None})
+    without = node.call(DESCRIBE_CLUSTER, version, {**request, "include_fenced_brokers": False})
+    assert [b["broker_id"] for b in without["brokers"]] == [1]
     if version >= 1:
         controllers = node.call(DESCRIBE_CLUSTER, version, {**request, "endpoint_type": 2})
         assert controllers["endpoint_type"] == 2 and [b["broker_id"] for b in controllers["brokers"]] == [1]

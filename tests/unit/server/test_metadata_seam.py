@@ -23,6 +23,8 @@ from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS
 from strom.util.clock import FakeClock
 
+from ..controller._cluster import register
+
 METADATA, CREATE_TOPICS, DELETE_TOPICS = 3, 19, 20
 
 
@@ -31,15 +33,24 @@ class LaggingBroker:
 
     def __init__(self, data_dir: Path, lag_s: float | None) -> None:
         config = BrokerConfig.load(overrides=["num.partitions=2"], env={})
-        self.controller = Controller(MetadataLog(data_dir, FakeClock(), clean=True), config, node_id=1)
+        clock = FakeClock()
+        self.controller = Controller(MetadataLog(data_dir, clock, clean=True), config, node_id=1, scheduler=clock)
         self.controller.load()
         self.metadata = MetadataCache(1, config)
         self.lag_s = lag_s
-        self.controller.add_listener(self._committed)
         self.services = BrokerServices(node_id=1, cluster_id="c", host="127.0.0.1", port=19092, config=config,
                                        controller=LocalControllerClient(self.controller),
                                        replicas=None,  # type: ignore[arg-type]
                                        clock=FakeClock(), metadata=self.metadata)
+
+    @classmethod
+    async def create(cls, data_dir: Path, lag_s: float | None) -> LaggingBroker:
+        """The broker with node 1 registered and unfenced (in its image at once), then the lag."""
+        broker = cls(data_dir, lag_s)
+        await register(broker.controller, 1)
+        broker.metadata.replay(list(broker.controller.log.read_all()), broker.controller.committed_offset)
+        broker.controller.add_listener(broker._committed)
+        return broker
 
     def _committed(self, records: Sequence[MetadataRecord], offset: int) -> None:
         if self.lag_s is not None:
@@ -55,7 +66,7 @@ class LaggingBroker:
 
 def test_metadata_auto_create_answers_from_the_image_after_the_commit(tmp_path: Path) -> None:
     async def main() -> None:
-        broker = LaggingBroker(tmp_path, lag_s=0.05)
+        broker = await LaggingBroker.create(tmp_path, lag_s=0.05)
         r = await broker.call(METADATA, 12, {"topics": [{"name": "auto", "topic_id": None}],
                                              "allow_auto_topic_creation": True,
                                              "include_topic_authorized_operations": False})
@@ -68,7 +79,7 @@ def test_metadata_auto_create_answers_from_the_image_after_the_commit(tmp_path: 
 
 def test_create_and_delete_topics_wait_for_the_image(tmp_path: Path) -> None:
     async def main() -> None:
-        broker = LaggingBroker(tmp_path, lag_s=0.05)
+        broker = await LaggingBroker.create(tmp_path, lag_s=0.05)
         r = await broker.call(CREATE_TOPICS, 7, {"topics": [
             {"name": "t", "num_partitions": 3, "replication_factor": 1, "assignments": [], "configs": []}],
             "timeout": 5000, "validate_only": False})
@@ -82,7 +93,7 @@ def test_create_and_delete_topics_wait_for_the_image(tmp_path: Path) -> None:
 
 def test_create_topics_times_out_when_the_image_never_catches_up(tmp_path: Path) -> None:
     async def main() -> None:
-        broker = LaggingBroker(tmp_path, lag_s=None)
+        broker = await LaggingBroker.create(tmp_path, lag_s=None)
         r = await broker.call(CREATE_TOPICS, 7, {"topics": [
             {"name": "t", "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}],
             "timeout": 20, "validate_only": False})

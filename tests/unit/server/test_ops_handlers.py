@@ -32,6 +32,8 @@ from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
 from strom.util.clock import VirtualScheduler
 
+from ..controller._cluster import CLUSTER, register
+
 ALTER_REPLICA_LOG_DIRS, DESCRIBE_LOG_DIRS, LIST_CONFIG_RESOURCES, DESCRIBE_TOPIC_PARTITIONS = 34, 35, 74, 75
 TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP = 2, 4, 8, 16, 32
 
@@ -42,10 +44,12 @@ class Node:
     def __init__(self, tmp: Path) -> None:
         clock = VirtualScheduler()
         self.config = BrokerConfig.load(overrides=["num.partitions=1"], env={})
-        self.controller = Controller(MetadataLog(tmp / "meta", clock, clean=True), self.config, node_id=1)
+        self.controller = Controller(MetadataLog(tmp / "meta", clock, clean=True), self.config, node_id=1,
+                                     scheduler=clock, cluster_id=CLUSTER)
         self.controller.load()
         self.metadata = MetadataCache(1, self.config)
         self.controller.add_listener(self.metadata.replay)
+        asyncio.run(register(self.controller, 1))
         self.data_dir = (tmp / "data").resolve()
         self.logs = LogManager([self.data_dir], LogConfig.from_props(self.config.topic_defaults()), clock=clock)
         self.logs.load()

@@ -10,8 +10,10 @@ LEADER_NOT_AVAILABLE first, as we do if the image does not catch up in time).
 Unknown topic ids get UNKNOWN_TOPIC_ID.  As in Kafka, v10-11 carry a topic_id
 field but take topics by name only: a request there with a null name or a
 topic id is answered with INVALID_REQUEST for every topic (null names as "").
-Authorized operations are not computed yet (-2147483648 = not
-requested/unknown).
+Brokers are the live (registered, unfenced) brokers of the broker's image, each at its
+endpoint for this listener's name, with its rack; controller_id is the active controller as
+the metadata cache knows it (-1 when unknown).  Authorized operations are not computed yet
+(-2147483648 = not requested/unknown).
 """
 from __future__ import annotations
 
@@ -109,11 +111,17 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                         entry.update(topic_entry(topic, live))
                 else:
                     entry["error_code"] = r.error_code
+    brokers = []
+    for broker_id in sorted(live):
+        reg = image.brokers.get(broker_id)
+        endpoint = reg.endpoint(broker.listener_name) if reg is not None else None
+        if reg is not None and endpoint is not None:
+            brokers.append({"node_id": broker_id, "host": endpoint.host, "port": endpoint.port, "rack": reg.rack})
     return {
         "throttle_time": 0,
-        "brokers": [{"node_id": broker.node_id, "host": broker.host, "port": broker.port, "rack": broker.rack}],
+        "brokers": brokers,
         "cluster_id": broker.cluster_id,
-        "controller_id": broker.node_id,
+        "controller_id": metadata.controller_id,
         "topics": topics,
         "cluster_authorized_operations": _NO_OPS,
     }

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from strom import __version__
 from strom.cli import consume, group, perf, produce, serve, topic
+from strom.cli import dev
 from strom.cli._common import CliError, print_error
 
-COMMANDS = (serve, topic, group, produce, consume, perf)
+COMMANDS = (serve, topic, group, produce, consume, perf, dev)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -363,6 +363,8 @@ class Simulation:
         kind = rng.choice(("partition", "oneway", "crash", "resign", "heal"))
         if kind != "heal" and kind not in self.config.faults:
             return
+        if kind in ("partition", "oneway") and len(self.ids) < 2:
+            return
         if kind == "partition":
             side = frozenset(rng.sample(self.ids, rng.randint(1, len(self.ids) // 2)))
             for a in self.ids:

@@ -25,8 +25,10 @@ observer's choice of voter) is injected so that a seeded simulation is reproduci
 """
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Callable
 
 from strom.errors import ErrorCode
@@ -59,6 +61,32 @@ class RaftConfig:
     snapshot_chunk_bytes: int = 1 << 20  # FetchSnapshot max_bytes
     max_record_bytes_between_snapshots: int = 20 << 20  # metadata.log.max.record.bytes.between.snapshots
 
+    @classmethod
+    def from_properties(cls, props: Mapping[str, object]) -> RaftConfig:
+        """Build from Kafka's property names (``CONFIG_NAMES``); other keys are ignored."""
+        values = {}
+        for name, field_name in CONFIG_NAMES.items():
+            if name in props:
+                try:
+                    value = int(props[name])  # type: ignore[call-overload]
+                except (TypeError, ValueError):
+                    raise ValueError(f"{name} must be a whole number, got {props[name]!r}") from None
+                if value < (1 if field_name != "retry_backoff_ms" else 0):
+                    raise ValueError(f"{name} must be positive, got {value}")
+                values[field_name] = value
+        return cls(**values)
+
+
+CONFIG_NAMES = {
+    "controller.quorum.election.timeout.ms": "election_timeout_ms",
+    "controller.quorum.fetch.timeout.ms": "fetch_timeout_ms",
+    "controller.quorum.election.backoff.max.ms": "election_backoff_max_ms",
+    "controller.quorum.request.timeout.ms": "request_timeout_ms",
+    "controller.quorum.retry.backoff.ms": "retry_backoff_ms",
+    "metadata.log.max.record.bytes.between.snapshots": "max_record_bytes_between_snapshots",
+}
+"""Kafka's settings that map onto ``RaftConfig`` fields."""
+
 
 @dataclass(frozen=True, slots=True)
 class Bugs:
@@ -79,6 +107,29 @@ class QuorumStateData:
     leader_epoch: int = 0
     voted_id: int | None = None
     leader_id: int | None = None
+
+    def to_json(self, voters: frozenset[int] | set[int]) -> str:
+        """Kafka's ``quorum-state`` file (``QuorumStateData`` version 1, JSON): -1 for none."""
+        return json.dumps({
+            "leaderId": -1 if self.leader_id is None else self.leader_id,
+            "leaderEpoch": self.leader_epoch,
+            "votedId": -1 if self.voted_id is None else self.voted_id,
+            "appliedOffset": 0,
+            "currentVoters": [{"voterId": v} for v in sorted(voters)],
+            "data_version": 1,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> QuorumStateData:
+        """Read a ``quorum-state`` file (versions 0 and 1); ValueError says what is wrong."""
+        try:
+            data = json.loads(text)
+            epoch, leader, voted = data["leaderEpoch"], data["leaderId"], data["votedId"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"malformed quorum-state: {exc}") from None
+        if not all(type(v) is int for v in (epoch, leader, voted)) or epoch < -1:
+            raise ValueError(f"malformed quorum-state: {data!r}")
+        return cls(max(epoch, 0), None if voted < 0 else voted, None if leader < 0 else leader)
 
 
 # ------------------------------------------------------------------------------------- effects

@@ -359,3 +359,31 @@ def test_describe_quorum_on_the_leader_and_elsewhere():
 def test_voter_changes_are_refused_on_a_static_quorum(request_):
     resp = only_send(make_node(1).step(0, 9, request_, 1)).message
     assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
+
+
+def test_quorum_state_file_is_kafkas_json():
+    state = QuorumStateData(leader_epoch=7, voted_id=2, leader_id=None)
+    text = state.to_json({3, 1, 2})
+    assert text == ('{"leaderId":-1,"leaderEpoch":7,"votedId":2,"appliedOffset":0,'
+                    '"currentVoters":[{"voterId":1},{"voterId":2},{"voterId":3}],"data_version":1}')
+    assert QuorumStateData.from_json(text) == state
+    kafka_v0 = ('{"clusterId":"","leaderId":3,"leaderEpoch":12,"votedId":-1,"appliedOffset":0,'
+                '"currentVoters":[{"voterId":1},{"voterId":2},{"voterId":3}],"data_version":0}')
+    assert QuorumStateData.from_json(kafka_v0) == QuorumStateData(12, None, 3)
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[1]", '{"leaderId":"x","leaderEpoch":1,"votedId":-1}'])
+def test_a_malformed_quorum_state_file_is_a_clear_error(text):
+    with pytest.raises(ValueError, match="malformed quorum-state"):
+        QuorumStateData.from_json(text)
+
+
+def test_config_from_kafkas_property_names():
+    config = RaftConfig.from_properties({"controller.quorum.election.timeout.ms": "1500",
+                                         "controller.quorum.fetch.timeout.ms": 3000, "other": "x"})
+    assert (config.election_timeout_ms, config.fetch_timeout_ms) == (1500, 3000)
+    assert config.election_backoff_max_ms == 1000 and config.request_timeout_ms == 2000
+    with pytest.raises(ValueError, match="controller.quorum.fetch.timeout.ms"):
+        RaftConfig.from_properties({"controller.quorum.fetch.timeout.ms": "soon"})
+    with pytest.raises(ValueError, match="positive"):
+        RaftConfig.from_properties({"controller.quorum.election.timeout.ms": 0})

@@ -34,7 +34,7 @@ def test_a_thousand_seeds_keep_every_invariant_and_stay_live():
     # The campaign did exercise what it claims to.
     assert {v for v, _ in shapes} == {3, 5} and {o for _, o in shapes} >= {0, 1, 2}
     for stat in ("crashes", "restarts", "partitions", "cut_links", "resignations", "diverging",
-                 "snapshots_installed"):
+                 "snapshots_installed", "voter_changes"):
         assert totals[stat] >= 50, (stat, totals)
     assert totals["leaders"] >= 3 * SEEDS and totals["committed"] >= 20 * SEEDS, totals
 

@@ -34,7 +34,7 @@ from typing import Callable
 from strom.errors import ErrorCode
 from strom.raft import messages as m
 from strom.raft.log import RaftLog
-from strom.raft.messages import NO_LEADER, LeaderChangeRecord, LeaderIdAndEpoch, Record
+from strom.raft.messages import NO_LEADER, LeaderChangeRecord, LeaderIdAndEpoch, Record, VotersRecord
 from strom.raft.state import (
     Candidate,
     Follower,
@@ -196,9 +196,12 @@ class RaftNode:
                  snapshot_writer: Callable[[int], bytes] | None = None,
                  bugs: Bugs = NO_BUGS) -> None:
         self.node_id = node_id
-        self.voters = frozenset(voters)
-        self.is_voter = node_id in self.voters
+        self.bootstrap_voters = frozenset(voters)
         self.log = log
+        # The voter sets in the log: (offset of the VotersRecord, voters); the first entry is the
+        # set in force at the log start (bootstrap, or the snapshot's). Effective when appended.
+        self._voter_sets: list[tuple[int, frozenset[int]]] = []
+        self._pending_change: tuple[int, int, type, int] | None = None  # source, corr, type, offset
         self.cluster_id = cluster_id
         self.config = config
         self.rng = rng
@@ -215,6 +218,7 @@ class RaftNode:
         self._quorum_check_ms = 0
         self._pretend_epoch: int | None = None  # Bugs.skip_truncation only
         self._leader_contact_ms = -(1 << 62)  # last successful Fetch or BeginQuorumEpoch
+        self._load_voter_sets()
         qs = quorum_state or QuorumStateData()
         self._persisted = qs
         self.role: Role
@@ -230,6 +234,15 @@ class RaftNode:
     @property
     def epoch(self) -> int:
         return self.role.epoch
+
+    @property
+    def voters(self) -> frozenset[int]:
+        """The voter set in force: the latest VotersRecord in the log, committed or not."""
+        return self._voter_sets[-1][1]
+
+    @property
+    def is_voter(self) -> bool:
+        return self.node_id in self._voter_sets[-1][1]
 
     @property
     def leader_id(self) -> int | None:
@@ -280,7 +293,7 @@ class RaftNode:
         role = self.role
         if isinstance(role, Leader):
             successors = sorted((v for v in self.voters if v != self.node_id),
-                                key=lambda v: (-self._progress[v].end_offset, v))
+                                key=lambda v: (-self._prog(v).end_offset, v))
             self._set_role(now, Resigned(role.epoch, self._election_deadline(now)))
             for voter in successors:
                 self._send(now, voter, m.EndQuorumEpochRequest(
@@ -308,6 +321,46 @@ class RaftNode:
             voted = self.node_id
         return QuorumStateData(role.epoch, voted, self.leader_id)
 
+    # ----------------------------------------------------------------------------- voter sets
+    def _load_voter_sets(self) -> None:
+        log = self.log
+        snapshot = log.latest_snapshot()
+        base = self.bootstrap_voters
+        if snapshot is not None:
+            data = log.snapshot_bytes(snapshot)
+            base = (_snapshot_voters(data) if data is not None else None) or base
+        self._voter_sets = [(log.start_offset - 1, base)]
+        offset = log.start_offset
+        while offset < log.end_offset:
+            records = log.read(offset, 1024)
+            self._note_appended(records)
+            offset += len(records)
+
+    def _note_appended(self, records: tuple[Record, ...]) -> None:
+        for record in records:
+            if record.control and isinstance(record.value, VotersRecord):
+                self._voter_sets.append((record.offset, frozenset(record.value.voters)))
+
+    def _note_truncated(self) -> None:
+        end = self.log.end_offset
+        while len(self._voter_sets) > 1 and self._voter_sets[-1][0] >= end:
+            self._voter_sets.pop()
+
+    def _note_snapshot(self, end_offset: int, voters: frozenset[int] | None = None) -> None:
+        """The log now starts at ``end_offset``: fold the voter sets below it into the base."""
+        if voters is None:
+            voters = next(v for o, v in reversed(self._voter_sets) if o < end_offset)
+        later = [(o, v) for o, v in self._voter_sets if o >= end_offset]
+        self._voter_sets = [(end_offset - 1, voters)] + later
+
+    def _snapshot_data(self, offset: int) -> bytes:
+        """A snapshot starts with the raft header (the voter set at its offset), then the state
+        machine's bytes (Kafka puts a VotersRecord at the start of the snapshot)."""
+        assert self.snapshot_writer is not None
+        voters = next(v for o, v in reversed(self._voter_sets) if o < offset)
+        header = b"voters=" + ",".join(str(v) for v in sorted(voters)).encode() + b"\n"
+        return header + self.snapshot_writer(offset)
+
     # --------------------------------------------------------------------------- role changes
     def _take(self) -> list[Effect]:
         out, self._out = self._out, []
@@ -325,6 +378,8 @@ class RaftNode:
         old = self.role
         check_transition(old, new)
         if type(old) is not type(new) or old.epoch != new.epoch:
+            if self._pending_change is not None:
+                self._finish_voter_change(ErrorCode.NOT_LEADER_OR_FOLLOWER)
             self._inflight.clear()
             self._parked.clear()
             self._snapshot_fetch = None
@@ -384,7 +439,7 @@ class RaftNode:
         start = self.log.end_offset
         self._set_role(now, Leader(role.epoch, start))
         self._progress = {r: _Progress(last_fetch_ms=now) for r in self.voters}
-        self._progress[self.node_id].end_offset = start
+        self._prog(self.node_id).end_offset = start
         self._quorum_check_ms = now + self.config.fetch_timeout_ms
         change = LeaderChangeRecord(self.node_id, tuple(sorted(self.voters)), tuple(sorted(role.granted)))
         self.log.append((Record(start, role.epoch, change, control=True),))
@@ -404,13 +459,14 @@ class RaftNode:
     def _check_election(self, now: int) -> None:
         role = self.role
         assert isinstance(role, (Prospective, Candidate))
-        majority = len(self.voters) // 2 + 1
-        if len(role.granted) >= majority:
+        voters = self.voters
+        majority = len(voters) // 2 + 1
+        if len(role.granted & voters) >= majority:
             if isinstance(role, Prospective):
                 self._become_candidate(now)
             else:
                 self._become_leader(now)
-        elif len(role.rejected) >= len(self.voters) - majority + 1:
+        elif len(role.rejected & voters) >= len(voters) - majority + 1:
             self._lose_election(now)
 
     # ----------------------------------------------------------------------------- the timers
@@ -437,7 +493,10 @@ class RaftNode:
             elif isinstance(role, (Prospective, Candidate)):
                 self._lose_election(now)
             elif isinstance(role, Resigned):
-                self._become_prospective(now)
+                if self.is_voter:
+                    self._become_prospective(now)
+                else:  # it removed itself from the voters
+                    self._set_role(now, Unattached(role.epoch, None, now))
         self._expire_inflight(now)
         role = self.role
         if isinstance(role, (Prospective, Candidate)):
@@ -471,17 +530,23 @@ class RaftNode:
             if not isinstance(self.role, Leader):
                 return
         for voter in self.voters:
-            progress = self._progress[voter]
+            progress = self._prog(voter)
             if voter != self.node_id and progress.end_offset < 0 and (voter, "quorum") not in self._inflight:
                 self._send(now, voter, m.BeginQuorumEpochRequest(
                     cluster_id=self.cluster_id, voter_id=voter, leader_epoch=role.epoch,
                     leader_id=self.node_id))
 
+    def _prog(self, replica: int) -> _Progress:
+        progress = self._progress.get(replica)
+        if progress is None:
+            progress = self._progress[replica] = _Progress()
+        return progress
+
     def _check_quorum(self, now: int) -> None:
         """Resign when no majority of voters fetched within 1.5 fetch timeouts (Kafka's check)."""
         horizon = now - self.config.fetch_timeout_ms * 3 // 2
         alive = sum(1 for v in self.voters
-                    if v == self.node_id or self._progress[v].last_fetch_ms >= horizon)
+                    if v == self.node_id or self._prog(v).last_fetch_ms >= horizon)
         if alive * 2 <= len(self.voters):
             self._resign(now)
             return
@@ -549,7 +614,7 @@ class RaftNode:
         if req.cluster_id != self.cluster_id:
             self._reply(source, m.VoteResponse(error_code=ErrorCode.INCONSISTENT_CLUSTER_ID), corr)
             return
-        if not self.is_voter or req.voter_id != self.node_id:
+        if req.voter_id != self.node_id:
             self._reply(source, m.VoteResponse(error_code=ErrorCode.INVALID_VOTER_KEY,
                                                leader_id=self._current_leader().leader_id,
                                                leader_epoch=self.role.epoch), corr)
@@ -742,8 +807,8 @@ class RaftNode:
         only once this epoch's LeaderChange record is in it. Returns True if it moved."""
         role = self.role
         assert isinstance(role, Leader)
-        self._progress[self.node_id].end_offset = self.log.flushed_end_offset
-        ends = sorted((self._progress[v].end_offset for v in self.voters), reverse=True)
+        self._prog(self.node_id).end_offset = self.log.flushed_end_offset
+        ends = sorted((self._prog(v).end_offset for v in self.voters), reverse=True)
         index = len(ends) // 2
         if self.bugs.minority_high_watermark:
             index = max(0, index - 1)
@@ -755,6 +820,11 @@ class RaftNode:
         self.high_watermark = candidate
         self._complete_parked(now, force=True)
         self._maybe_snapshot()
+        pending = self._pending_change
+        if pending is not None and candidate > pending[3]:
+            self._finish_voter_change(ErrorCode.NONE)
+            if not self.is_voter:  # removed itself: hand over now that the change is committed
+                self._resign(now)
         return True
 
     def _on_fetch_response(self, now: int, source: int, resp: m.FetchResponse, corr: int) -> None:
@@ -790,6 +860,7 @@ class RaftNode:
             mine = log.end_offset_for_epoch(div.epoch)
             target = min(div.end_offset, mine.end_offset if mine.epoch >= 0 else log.start_offset)
             log.truncate_to(max(target, log.start_offset))
+            self._note_truncated()
             return
         if resp.snapshot_id is not None:
             self._snapshot_fetch = _SnapshotFetch(resp.snapshot_id)
@@ -797,6 +868,7 @@ class RaftNode:
         validated = req.fetch_offset
         if resp.records and resp.records[0].offset == log.end_offset == req.fetch_offset:
             log.append(resp.records)
+            self._note_appended(resp.records)
             validated = log.end_offset
             self._out.append(FlushLog(validated))
         if resp.high_watermark >= 0 and log.end_offset >= validated:
@@ -841,7 +913,9 @@ class RaftNode:
         self.role = Follower(role.epoch, role.leader_id, role.voted_for, now + self.config.fetch_timeout_ms)
         fetch.data += resp.unaligned_records
         if len(fetch.data) >= resp.size:
-            self.log.install_snapshot(fetch.snapshot_id, bytes(fetch.data))
+            data = bytes(fetch.data)
+            self.log.install_snapshot(fetch.snapshot_id, data)
+            self._note_snapshot(fetch.snapshot_id.end_offset, _snapshot_voters(data) or self.bootstrap_voters)
             self._snapshot_fetch = None
         self._next_fetch_ms = now
 
@@ -854,7 +928,8 @@ class RaftNode:
             return
         if self.log.bytes_since_snapshot(offset) < self.config.max_record_bytes_between_snapshots:
             return
-        self.log.create_snapshot(offset, self.snapshot_writer(offset))
+        self.log.create_snapshot(offset, self._snapshot_data(offset))
+        self._note_snapshot(offset)
 
     # ------------------------------------------------------------------- DescribeQuorum & voters
     def _on_describe_quorum(self, now: int, source: int, req: m.DescribeQuorumRequest, corr: int) -> None:
@@ -878,20 +953,73 @@ class RaftNode:
             observers=tuple(state(o) for o in observers)), corr)
 
     def _on_voter_change(self, now: int, source: int, req: m.Request, corr: int) -> None:
-        """AddRaftVoter, RemoveRaftVoter, UpdateRaftVoter: the voter set is static for now
-        (Kafka's answer when ``kraft.version`` is 0)."""
-        text = "dynamic quorum changes (kraft.version 1) are not supported yet"
+        """AddRaftVoter and RemoveRaftVoter (KIP-853), one change at a time: the leader appends a
+        VotersRecord, which takes effect when appended, and answers once it is committed.
+        UpdateRaftVoter is refused: no endpoints or directory ids are kept to update."""
+        if isinstance(req, m.UpdateRaftVoterRequest):
+            self._reply(source, m.UpdateRaftVoterResponse(error_code=ErrorCode.UNSUPPORTED_VERSION,
+                                                          current_leader=self._current_leader()), corr)
+            return
+        response = m.AddRaftVoterResponse if isinstance(req, m.AddRaftVoterRequest) else m.RemoveRaftVoterResponse
+        error, text = self._voter_change_error(now, req)
+        if error is not None:
+            self._reply(source, response(error_code=error, error_message=text), corr)
+            return
+        role = self.role
+        assert isinstance(role, Leader) and isinstance(req, (m.AddRaftVoterRequest, m.RemoveRaftVoterRequest))
+        voters = self.voters | {req.voter_id} if isinstance(req, m.AddRaftVoterRequest) \
+            else self.voters - {req.voter_id}
+        offset = self.log.end_offset
+        record = Record(offset, role.epoch, VotersRecord(tuple(sorted(voters))), control=True)
+        self.log.append((record,))
+        self._note_appended((record,))
+        self._pending_change = (source, corr, response, offset)
+        self._complete_parked(now, force=True)
+        self._out.append(FlushLog(self.log.end_offset))
+
+    def _voter_change_error(self, now: int, req: m.Request) -> tuple[ErrorCode | None, str | None]:
+        cluster_id = getattr(req, "cluster_id", self.cluster_id)
+        if cluster_id != self.cluster_id:
+            return ErrorCode.INCONSISTENT_CLUSTER_ID, None
+        role = self.role
+        if not isinstance(role, Leader):
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
+        voter_id = getattr(req, "voter_id", -1)
+        hw = self.high_watermark
+        if hw is None or hw <= role.epoch_start_offset:
+            return ErrorCode.REQUEST_TIMED_OUT, "the leader has not committed a record of its epoch yet"
+        if self._pending_change is not None or self._voter_sets[-1][0] >= hw:
+            return ErrorCode.REQUEST_TIMED_OUT, "another voter change is in progress"
         if isinstance(req, m.AddRaftVoterRequest):
-            resp: m.Response = m.AddRaftVoterResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, error_message=text)
-        elif isinstance(req, m.RemoveRaftVoterRequest):
-            resp = m.RemoveRaftVoterResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, error_message=text)
+            if voter_id in self.voters:
+                return ErrorCode.DUPLICATE_VOTER, f"{voter_id} is already a voter"
+            progress = self._progress.get(voter_id)
+            horizon = now - self.config.fetch_timeout_ms
+            if progress is None or progress.end_offset < hw or progress.last_fetch_ms < horizon:
+                return ErrorCode.REQUEST_TIMED_OUT, f"{voter_id} has not caught up with the leader"
         else:
-            resp = m.UpdateRaftVoterResponse(error_code=ErrorCode.UNSUPPORTED_VERSION,
-                                             current_leader=self._current_leader())
-        self._reply(source, resp, corr)
+            if voter_id not in self.voters:
+                return ErrorCode.VOTER_NOT_FOUND, f"{voter_id} is not a voter"
+            if len(self.voters) == 1:
+                return ErrorCode.INVALID_REQUEST, "cannot remove the last voter"
+        return None, None
+
+    def _finish_voter_change(self, error: ErrorCode) -> None:
+        pending, self._pending_change = self._pending_change, None
+        assert pending is not None
+        source, corr, response, _ = pending
+        self._reply(source, response(error_code=error), corr)
 
     def _on_ignored_response(self, now: int, source: int, resp: m.Response, corr: int) -> None:
         self._matches_inflight(source, corr, resp)
+
+
+def _snapshot_voters(data: bytes) -> frozenset[int] | None:
+    """The voter set in a snapshot's raft header (``voters=1,2,3\\n``), if it has one."""
+    if not data.startswith(b"voters="):
+        return None
+    line = data[7:data.index(b"\n")] if b"\n" in data else data[7:]
+    return frozenset(int(v) for v in line.split(b",") if v)
 
 
 def _replace_votes(role: Prospective | Candidate, *, granted: frozenset[int] | None = None,

@@ -207,7 +207,8 @@ class MemoryRaftLog:
         self._epoch_offsets.clear()
         self._start = self._flushed = snapshot_id.end_offset
         self._start_epoch = snapshot_id.epoch
-        self._start_digest = int(data) if data.isdigit() or data[:1] == b"-" else hash(data)
+        state = data.rsplit(b"\n", 1)[-1]  # after the raft header, the simulator's digest
+        self._start_digest = int(state) if state.lstrip(b"-").isdigit() else hash(data)
         self._snapshot, self._snapshot_data = snapshot_id, data
         self._touch(snapshot_id.end_offset)
 

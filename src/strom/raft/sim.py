@@ -43,8 +43,12 @@ from strom.raft.core import (
 from strom.raft.log import RECORD_BYTES, MemoryRaftLog
 from strom.raft.state import Leader
 
-FAULT_KINDS = ("drop", "duplicate", "delay", "partition", "oneway", "crash", "resign")
-"""Fault kinds that ``SimConfig.faults`` may switch off one by one (``--faults``)."""
+FAULT_KINDS = ("drop", "duplicate", "delay", "partition", "oneway", "crash", "resign", "reconfigure")
+"""Fault kinds that ``SimConfig.faults`` may switch off one by one (``--faults``); "reconfigure"
+asks the leader to add an observer as a voter or remove a voter (AddRaftVoter/RemoveRaftVoter)."""
+
+ADMIN = 0
+"""Node id of the simulated admin client that sends AddRaftVoter/RemoveRaftVoter."""
 
 SIM_RAFT_CONFIG = RaftConfig(
     election_timeout_ms=1000, fetch_timeout_ms=2000, election_backoff_max_ms=1000,
@@ -145,6 +149,8 @@ class Simulation:
         self.blocked: set[tuple[int, int]] = set()
         self.stable = False
         self.majority: frozenset[int] = frozenset()
+        self.members: frozenset[int] = frozenset()
+        self.voter_sets: list[frozenset[int]] = [self.voter_ids]  # every set a leader appended
         self.drop_rate = config.drop_rate if "drop" in config.faults else 0.0
         self.duplicate_rate = config.duplicate_rate if "duplicate" in config.faults else 0.0
         self.next_value = 0
@@ -158,7 +164,8 @@ class Simulation:
         self.stable_offsets: dict[tuple[int, int], int] = {}  # (leader, epoch) -> first offset
         self.live = False
         self.stats: dict[str, int] = {"crashes": 0, "restarts": 0, "partitions": 0, "cut_links": 0,
-                                      "resignations": 0, "diverging": 0, "snapshots_installed": 0}
+                                      "resignations": 0, "diverging": 0, "snapshots_installed": 0,
+                                      "voter_changes": 0}
         self.last_role: dict[int, str] = {}
         self.completeness_checked: set[tuple[int, int]] = set()
         self.stable_since = 0
@@ -350,7 +357,7 @@ class Simulation:
             self.next_value += count
             base, effects = node.append(self.now, values)
             self.steps += 1
-            if self.stable and i in self.majority:
+            if self.stable and i in self.members:
                 self.stable_offsets.setdefault((i, node.epoch), base)
             self._log(f"client appends {values} at {base} on node {i} (epoch {node.epoch})")
             self._after_step(i, node, effects, None)
@@ -360,7 +367,7 @@ class Simulation:
         # One draw from the fault stream per event, so that a switched-off kind (a no-op event)
         # leaves the other events as they were.
         rng = random.Random(self.fault_rng.getrandbits(64))
-        kind = rng.choice(("partition", "oneway", "crash", "resign", "heal"))
+        kind = rng.choice(("partition", "oneway", "crash", "resign", "reconfigure", "heal"))
         if kind != "heal" and kind not in self.config.faults:
             return
         if kind in ("partition", "oneway") and len(self.ids) < 2:
@@ -393,22 +400,60 @@ class Simulation:
                     self._after_step(i, node, node.resign(self.now), None)
                     self.steps += 1
                     break
+        elif kind == "reconfigure":
+            self._reconfigure(rng)
         else:
             self.blocked.clear()
             self._log("heal all links")
 
+    def _reconfigure(self, rng: random.Random) -> None:
+        leader = next((self.nodes[i] for i in self.ids if self.nodes.get(i) is not None
+                       and isinstance(self.nodes[i].role, Leader)), None)  # type: ignore[union-attr]
+        if leader is None:
+            return
+        voters = leader.voters
+        addable = [i for i in self.ids if i not in voters]
+        removable = sorted(voters) if len(voters) > 2 else []
+        if addable and (not removable or rng.random() < 0.5):
+            request: m.Request = m.AddRaftVoterRequest(cluster_id=CLUSTER_ID, timeout_ms=30000,
+                                                       voter_id=rng.choice(addable))
+        elif removable:
+            request = m.RemoveRaftVoterRequest(cluster_id=CLUSTER_ID, voter_id=rng.choice(removable))
+        else:
+            return
+        self._log(f"admin -> {leader.node_id} {_describe(request)}")
+        self.steps += 1
+        effects = leader.step(self.now, ADMIN, request, self.steps)
+        if leader.voters != voters:
+            self.voter_sets.append(leader.voters)
+            self.stats["voter_changes"] += 1
+        self._after_step(leader.node_id, leader, effects, request)
+
     def _stabilize(self) -> None:
+        """Connect a random majority of the voters, the rest cut off; observers stay connected.
+
+        If the voter set changed during the run, every node that was ever a voter is connected:
+        with single-server changes Raft can stall when the connected majority of the older set
+        holds only older logs while the nodes that hold the newer set are cut off (the newer set
+        removed a node whose log is the longest; it may not campaign and refuses the others)."""
         rng = self.fault_rng
-        voters = sorted(self.voter_ids)
-        size = rng.randint(len(voters) // 2 + 1, len(voters))
-        self.majority = frozenset(rng.sample(voters, size))
-        members = self.majority | (set(self.ids) - self.voter_ids)
+        members: set[int] = set()
+        if len(self.voter_sets) > 1:
+            members = set().union(*self.voter_sets)
+        voters = self.voter_ids
+        need = len(voters) // 2 + 1 - len(members & voters)
+        if need > 0:
+            members |= set(rng.sample(sorted(voters - members), rng.randint(need, len(voters - members))))
+        every_voter = frozenset().union(*self.voter_sets)
+        members |= set(self.ids) - every_voter
+        self.majority = frozenset(members & every_voter)
+        self.members = frozenset(members)
         self.stable = True
         self.stable_since = self.now
         self.liveness_window = self.config.liveness_timeouts * self.config.raft.election_timeout_ms
         self.blocked = {(a, b) for a in self.ids for b in self.ids if (a in members) != (b in members)}
         self.drop_rate = self.duplicate_rate = 0.0
-        self._log(f"stable: majority {sorted(self.majority)} connected, the rest cut off")
+        self._log(f"stable: {sorted(members)} connected (a majority of every voter set), the rest cut off")
         for i in sorted(members):
             if self.nodes.get(i) is None:
                 self._start_node(i)
@@ -419,8 +464,6 @@ class Simulation:
         raise _Stop(Violation(self.seed, self.steps, self.now, invariant, detail))
 
     def _record_vote(self, voter: int, epoch: int, candidate: int, how: str) -> None:
-        if voter not in self.voter_ids:
-            return
         previous = self.votes.setdefault((voter, epoch), candidate)
         if previous != candidate:
             self._fail("one vote per epoch", f"voter {voter} voted for {previous} and then "

@@ -28,6 +28,7 @@ class Net:
         self.now = 0
         self.cut: set[int] = set()  # nodes whose messages are dropped both ways
         self.delivered: list[tuple[int, int, object]] = []
+        self.outbox: list[tuple[int, Send]] = []  # messages to ids that are not nodes
 
     def apply(self, i: int, effects: list) -> None:
         node = self.nodes[i]
@@ -48,6 +49,9 @@ class Net:
             limit -= 1
             src, send = self.queue.popleft()
             if src in self.cut or send.destination in self.cut:
+                continue
+            if send.destination not in self.nodes:  # an admin client, say
+                self.outbox.append((src, send))
                 continue
             dest = self.nodes[send.destination]
             self.delivered.append((src, send.destination, send.message))

@@ -165,20 +165,22 @@ def test_a_partitioned_voter_rejoining_does_not_disrupt_the_leader():
     assert leader.role.name == "leader" and net.nodes[loner].leader_id == leader.node_id
 
 
-def test_observer_does_not_vote_and_finds_the_leader_by_fetching():
+def test_observer_is_not_counted_and_finds_the_leader_by_fetching():
     nodes = [make_node(i, voters=(1, 2, 3)) for i in (1, 2, 3, 4)]
     net = Net(nodes)
     leader = net.elect()
     observer = net.nodes[4]
     assert not observer.is_voter
-    resp = only_send(observer.step(net.now, 1, vote_request(candidate=1, epoch=99, voter=4), 1))
-    assert resp.message.error_code == ErrorCode.INVALID_VOTER_KEY
+    resp = only_send(observer.step(net.now, 1, vote_request(candidate=1, epoch=99, voter=3), 1))
+    assert resp.message.error_code == ErrorCode.INVALID_VOTER_KEY  # addressed to someone else
     base, effects = leader.append(net.now, ["x"])
     net.apply(leader.node_id, effects)
     net.advance(3000)
     assert observer.leader_id == leader.node_id
     assert observer.log.end_offset == leader.log.end_offset
-    assert 4 not in {v for v in leader.voters}
+    assert 4 not in leader.voters
+    resp = only_send(leader.step(net.now, 9, m.DescribeQuorumRequest(), 1)).message
+    assert [o.replica_id for o in resp.observers] == [4]
 
 
 # -------------------------------------------------------------------------------- cluster id
@@ -351,14 +353,103 @@ def test_describe_quorum_on_the_leader_and_elsewhere():
     assert resp.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER and resp.leader_id == leader.node_id
 
 
-@pytest.mark.parametrize("request_", [
-    m.AddRaftVoterRequest(cluster_id=CLUSTER, timeout_ms=100, voter_id=4),
-    m.RemoveRaftVoterRequest(cluster_id=CLUSTER, voter_id=3),
-    m.UpdateRaftVoterRequest(cluster_id=CLUSTER, current_leader_epoch=0, voter_id=3),
+ADMIN = 99
+
+
+def change_voters(net: Net, leader, request) -> m.Message:
+    """Send a voter change to the leader and run until it answers the admin client."""
+    net.apply(leader.node_id, leader.step(net.now, ADMIN, request, 500))
+    for _ in range(100):
+        answers = [send.message for src, send in net.outbox if send.correlation_id == 500]
+        if answers:
+            net.outbox.clear()
+            return answers[0]
+        net.advance(50)
+    raise AssertionError("no answer")
+
+
+def add(voter):
+    return m.AddRaftVoterRequest(cluster_id=CLUSTER, timeout_ms=1000, voter_id=voter)
+
+
+def remove(voter):
+    return m.RemoveRaftVoterRequest(cluster_id=CLUSTER, voter_id=voter)
+
+
+def test_an_observer_is_added_as_a_voter_once_caught_up():
+    net = Net([make_node(i, voters=(1, 2, 3)) for i in (1, 2, 3, 4)])
+    leader = net.elect()
+    net.advance(2000)  # the observer finds the leader and catches up
+    assert change_voters(net, leader, add(4)).error_code == ErrorCode.NONE
+    assert leader.voters == {1, 2, 3, 4}
+    net.advance(600)
+    assert all(n.voters == {1, 2, 3, 4} for n in net.nodes.values())
+    assert net.nodes[4].is_voter
+    # Four voters: the leader needs two others now.
+    net.cut |= {i for i in (1, 2, 3, 4) if i != leader.node_id} - {4}
+    base, effects = leader.append(net.now, ["x"])
+    net.apply(leader.node_id, effects)
+    net.advance(1000)
+    assert leader.high_watermark <= base
+
+
+def test_removing_the_leader_hands_over_once_committed():
+    net = three_nodes()
+    leader = net.elect()
+    net.advance(600)
+    old = leader.node_id
+    assert change_voters(net, leader, remove(old)).error_code == ErrorCode.NONE
+    assert not leader.is_voter and leader.role.name in ("resigned", "unattached", "follower")
+    new = net.elect()
+    assert new.node_id != old and new.voters == frozenset({1, 2, 3}) - {old}
+    base, effects = new.append(net.now, ["after"])
+    net.apply(new.node_id, effects)
+    net.advance(1000)
+    assert new.high_watermark == base + 1
+    assert net.nodes[old].log.end_offset == new.log.end_offset  # it still follows, as an observer
+
+
+@pytest.mark.parametrize("request_, error", [
+    (add(2), ErrorCode.DUPLICATE_VOTER),
+    (remove(7), ErrorCode.VOTER_NOT_FOUND),
+    (add(7), ErrorCode.REQUEST_TIMED_OUT),  # never fetched: not caught up
 ])
-def test_voter_changes_are_refused_on_a_static_quorum(request_):
-    resp = only_send(make_node(1).step(0, 9, request_, 1)).message
+def test_voter_changes_that_cannot_be_made_are_refused(request_, error):
+    net = three_nodes()
+    leader = net.elect()
+    net.advance(600)
+    assert only_send(leader.step(net.now, ADMIN, request_, 1)).message.error_code == error
+    assert leader.voters == {1, 2, 3}
+
+
+def test_one_voter_change_at_a_time_and_only_on_the_leader():
+    net = three_nodes()
+    leader = net.elect()
+    net.advance(600)
+    follower = next(n for n in net.nodes.values() if n is not leader)
+    resp = only_send(follower.step(net.now, ADMIN, remove(1), 1)).message
+    assert resp.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    net.cut |= {i for i in net.nodes if i != leader.node_id}  # the first change cannot commit
+    effects = leader.step(net.now, ADMIN, remove(follower.node_id), 2)
+    assert not [e for e in effects if isinstance(e, Send) and e.destination == ADMIN]
+    resp = only_send([e for e in leader.step(net.now, ADMIN, remove(leader.node_id), 3)
+                      if isinstance(e, Send) and e.destination == ADMIN]).message
+    assert resp.error_code == ErrorCode.REQUEST_TIMED_OUT
+    resp = only_send(leader.step(net.now, ADMIN, m.UpdateRaftVoterRequest(
+        cluster_id=CLUSTER, current_leader_epoch=leader.epoch, voter_id=2), 4)).message
     assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
+
+
+def test_the_voter_set_comes_from_the_log_and_the_snapshot():
+    log = MemoryRaftLog()
+    log.append((Record(0, 1, "a"), Record(1, 1, m.VotersRecord((1, 2, 3, 4)), control=True)))
+    log.flush()
+    assert make_node(1, log=log).voters == {1, 2, 3, 4}
+    log.truncate_to(1)  # an uncommitted change that is truncated goes away
+    assert make_node(1, log=log).voters == {1, 2, 3}
+    other = MemoryRaftLog()
+    other.install_snapshot(m.SnapshotId(5, 2), b"voters=2,3,5\n42")
+    assert make_node(5, log=other).voters == {2, 3, 5} and make_node(5, log=other).is_voter
 
 
 def test_quorum_state_file_is_kafkas_json():

@@ -279,7 +279,7 @@ class RaftNode:
             raise NotLeader(f"node {self.node_id} is {role.name} in epoch {role.epoch}")
         base = self.log.end_offset
         self.log.append(tuple(Record(base + i, role.epoch, v) for i, v in enumerate(values)))
-        self._complete_parked(now, force=True)
+        self._complete_parked(now)
         self._out.append(FlushLog(self.log.end_offset))
         self._poll(now)
         return base, self._take()
@@ -600,7 +600,8 @@ class RaftNode:
                           response: m.Response) -> m.Request | None:
         key = (source, _CHANNELS[type(response)])
         inflight = self._inflight.get(key)
-        if inflight is None or inflight.correlation_id != correlation_id:
+        if inflight is None or inflight.correlation_id != correlation_id \
+                or _RESPONSE_TO[type(inflight.request)] is not type(response):
             return None  # late, duplicated or for an earlier role: Kafka ignores it too
         del self._inflight[key]
         return inflight.request
@@ -797,7 +798,7 @@ class RaftNode:
             high_watermark=self._hw(), log_start_offset=self.log.start_offset,
             current_leader=self._current_leader(), records=records), parked.correlation_id)
 
-    def _complete_parked(self, now: int, force: bool) -> None:
+    def _complete_parked(self, now: int) -> None:
         parked, self._parked = list(self._parked.values()), {}
         for p in parked:
             self._answer_fetch(now, p)
@@ -818,7 +819,7 @@ class RaftNode:
         if self.high_watermark is not None and candidate <= self.high_watermark:
             return False
         self.high_watermark = candidate
-        self._complete_parked(now, force=True)
+        self._complete_parked(now)
         self._maybe_snapshot()
         pending = self._pending_change
         if pending is not None and candidate > pending[3]:
@@ -974,7 +975,7 @@ class RaftNode:
         self.log.append((record,))
         self._note_appended((record,))
         self._pending_change = (source, corr, response, offset)
-        self._complete_parked(now, force=True)
+        self._complete_parked(now)
         self._out.append(FlushLog(self.log.end_offset))
 
     def _voter_change_error(self, now: int, req: m.Request) -> tuple[ErrorCode | None, str | None]:
@@ -1045,6 +1046,14 @@ _CHANNELS: dict[type, str] = {
 }
 """Requests in flight are tracked per destination and channel: a prospective may have a Vote
 and a Fetch outstanding to the same node."""
+
+_RESPONSE_TO: dict[type, type] = {
+    m.VoteRequest: m.VoteResponse, m.BeginQuorumEpochRequest: m.BeginQuorumEpochResponse,
+    m.EndQuorumEpochRequest: m.EndQuorumEpochResponse, m.FetchRequest: m.FetchResponse,
+    m.FetchSnapshotRequest: m.FetchSnapshotResponse, m.DescribeQuorumRequest: m.DescribeQuorumResponse,
+    m.AddRaftVoterRequest: m.AddRaftVoterResponse, m.RemoveRaftVoterRequest: m.RemoveRaftVoterResponse,
+    m.UpdateRaftVoterRequest: m.UpdateRaftVoterResponse,
+}
 
 _HANDLERS: dict[type, Callable[..., None]] = {
     m.VoteRequest: RaftNode._on_vote_request,

@@ -48,7 +48,7 @@ class LeaderChangeRecord:
 @dataclass(frozen=True, slots=True)
 class VotersRecord:
     """Value of the control record that sets the voter set (KIP-853 ``VotersRecord``); takes effect
-    when appended. Not written yet: see ``AddRaftVoterRequest``."""
+    when appended, reverted when truncated. The leader writes it for AddRaftVoter and RemoveRaftVoter."""
 
     voters: tuple[int, ...]
 

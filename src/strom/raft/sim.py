@@ -202,9 +202,11 @@ class Simulation:
 
     def _dispatch(self, kind: int, payload: object) -> None:
         if kind == _DELIVER:
-            dest, src, message, corr, incarnation = payload  # type: ignore[misc]
+            dest, src, message, corr, incarnation, src_incarnation = payload  # type: ignore[misc]
             node = self.nodes.get(dest)
-            if node is None or incarnation != self.incarnation[dest]:
+            # A crash closes the node's connections: nothing in flight to or from it arrives.
+            if node is None or incarnation != self.incarnation[dest] or \
+                    src_incarnation != self.incarnation.get(src, 0):
                 return
             self.steps += 1
             if self.tracing:
@@ -344,7 +346,8 @@ class Simulation:
             delay, detour, extra = rng.randint(1, 10), rng.random(), rng.randint(10, 400)
             if slow and detour < 0.1:
                 delay += extra  # a slow path: later messages overtake this one
-            self._push(self.now + delay, _DELIVER, (dest, src, message, corr, self.incarnation[dest]))
+            self._push(self.now + delay, _DELIVER,
+                       (dest, src, message, corr, self.incarnation[dest], self.incarnation[src]))
 
     # ---------------------------------------------------------------------------- the client
     def _client_append(self) -> None:

@@ -478,3 +478,22 @@ def test_config_from_kafkas_property_names():
         RaftConfig.from_properties({"controller.quorum.fetch.timeout.ms": "soon"})
     with pytest.raises(ValueError, match="positive"):
         RaftConfig.from_properties({"controller.quorum.election.timeout.ms": 0})
+
+
+def test_responses_that_answer_no_request_in_flight_are_ignored():
+    """A late, duplicated or mismatched response (same correlation id, another API: a restarted
+    peer reuses ids) changes nothing."""
+    net = three_nodes()
+    leader = net.elect()
+    net.advance(600)
+    follower = next(n for n in net.nodes.values() if n is not leader)
+    (key, inflight), = [(k, f) for k, f in follower._inflight.items() if k[0] == leader.node_id]
+    before = (follower.role, follower.log.end_offset, follower.high_watermark)
+    bogus = m.FetchSnapshotResponse(snapshot_id=m.SnapshotId(99, 9), size=3, position=0,
+                                    unaligned_records=b"abc",
+                                    current_leader=m.LeaderIdAndEpoch(leader.node_id, leader.epoch))
+    assert follower.step(net.now, leader.node_id, bogus, inflight.correlation_id) == []
+    late = m.FetchResponse(current_leader=m.LeaderIdAndEpoch(leader.node_id, leader.epoch),
+                           high_watermark=1000)
+    assert follower.step(net.now, leader.node_id, late, inflight.correlation_id + 1000) == []
+    assert (follower.role, follower.log.end_offset, follower.high_watermark) == before

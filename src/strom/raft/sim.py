@@ -6,16 +6,23 @@ one process and drives them through two phases:
 1. **chaos** (``SimConfig.chaos_ms`` of virtual time): the network drops, delays (and so reorders)
    and duplicates messages; nodes are partitioned both ways and one way, crash (part-way through
    carrying out a step's effects, losing what they had not fsynced) and restart from their "disk";
-   leaders resign gracefully; a client appends records to whoever leads.
+   a crash also closes the node's connections, so nothing in flight to or from it arrives;
+   leaders resign gracefully; an admin client adds and removes voters (AddRaftVoter,
+   RemoveRaftVoter); a client appends records to whoever leads.
 2. **stable**: a random majority of voters is restarted and fully connected, the rest is cut
-   off; no drops. Within ``liveness_timeouts`` election timeouts a leader must be elected and
-   commit a record appended after the phase began.
+   off (every node that was ever a voter, if the voter set changed: see ``_stabilize``); no
+   drops. Within ``liveness_timeouts`` election timeouts a leader must be elected and commit a
+   record appended after the phase began.
 
 After every step (a message delivered, a timer fired, an append) the checker verifies:
 at most one leader per epoch; a voter grants at most one vote per epoch; a committed entry is
 never lost or changed (every node's prefix below its high watermark, every new leader's log);
 logs match (the same offset and epoch mean the same prefix, via ``MemoryRaftLog``'s chained
-digests); the high watermark never goes back on any node, even across restarts.
+digests); the high watermark never goes back on any node, even across restarts; the core
+never raises.
+
+The engine lives in the package (not under tests/) so that ``strom dev simulate`` can run long
+campaigns; tests/simulation/ drives it for ``make test``.
 
 The same seed gives the same run, step for step: every random choice comes from RNGs seeded
 from the seed, time is virtual, and events are ordered by (time, sequence number). A failing

@@ -20,11 +20,12 @@ async def start_http_server(tg: asyncio.TaskGroup, metrics: BrokerMetrics, sourc
     until the node shuts down.  Returns the base URL, ``http://HOST:PORT``.  A port that cannot be
     bound ends start-up with a message naming strom.http.port."""
     registry = metrics.registry
-    registry.register(BrokerCollector(metrics, sources))
+    collector = BrokerCollector(metrics, sources)
+    registry.register(collector)
     ProcessCollector(registry=registry)  # process_* (CPU, memory, open files), read from /proc
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    server = HttpServer(registry, tg)
+    server = HttpServer(registry, tg, prepare=collector.prepare)
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as exc:

@@ -15,8 +15,9 @@ and fit in ``MAX_HEAD_BYTES`` (else 408 / 431 and close); a connection lives at 
 ``CONNECTION_TIMEOUT_S``; at most ``MAX_CONNECTIONS`` are open (more are closed at
 accept).  The request body, if any, is ignored.
 
-Concurrency: metric families are collected on the loop (they read loop-owned state),
-then rendered and compressed on a worker thread.  Every response task belongs to
+Concurrency: ``prepare`` runs on the loop before each scrape (the broker collector
+copies loop-owned state there); collecting, rendering and compressing run on a
+worker thread.  Every response task belongs to
 the node's TaskGroup; the listening socket closes when the serving task is cancelled.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.exposition import choose_encoder
@@ -41,21 +42,14 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
 _INDEX = b"Strom broker. Prometheus metrics: /metrics\n"
 
 
-class _Families:
-    """A collected snapshot that the exposition encoders can render (they call ``collect()``)."""
-
-    def __init__(self, families: Iterable[Any]) -> None:
-        self._families = list(families)
-
-    def collect(self) -> list[Any]:
-        return self._families
-
-
 class HttpServer:
-    """Serves ``registry`` (anything with ``collect()``) over HTTP; see the module docstring."""
+    """Serves ``registry`` (anything with ``collect()``) over HTTP; see the module docstring.
+    ``prepare`` is called on the loop before each scrape, ``registry.collect()`` on a worker thread."""
 
-    def __init__(self, registry: Any, task_group: asyncio.TaskGroup) -> None:
+    def __init__(self, registry: Any, task_group: asyncio.TaskGroup,
+                 prepare: Callable[[], None] = lambda: None) -> None:
         self.registry = registry
+        self._prepare = prepare
         self._tg = task_group
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_HttpConnection] = set()
@@ -106,11 +100,11 @@ class HttpServer:
         if path != "/metrics":
             return 404, text, b"not found; metrics are at /metrics\n", {}
         encoder, content_type = choose_encoder(headers.get("accept", ""))
-        snapshot = _Families(self.registry.collect())  # on the loop: reads broker state
         use_gzip = "gzip" in headers.get("accept-encoding", "")
+        self._prepare()  # on the loop: what reads broker state
 
         def render() -> bytes:
-            data = encoder(snapshot)
+            data = encoder(self.registry)
             return gzip.compress(data, 1) if use_gzip else data
         body = await asyncio.to_thread(render)
         return 200, content_type, body, {"Content-Encoding": "gzip"} if use_gzip else {}

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from strom.controller.image import MetadataImage
 from strom.controller.records import PartitionRecord, RemoveTopicRecord, TopicRecord
 from strom.coordinator.group.coordinator import OffsetAndMetadata
+from strom.http import metrics as metrics_module
 from strom.http.metrics import BrokerCollector, BrokerSources, _quantile
 from strom.records.batch import build_batch, validate_batches
 from strom.replication.replica_manager import ReplicaManager
@@ -126,17 +127,36 @@ def test_scrape_reports_state_and_counters_under_kafka_names(broker):
     assert not any(dict(labels).get("topic") == "gone" for _, labels in found)  # a deleted topic's commits
 
 
-def test_lag_seconds_follow_the_committed_offset_and_the_cache_is_pruned(broker):
-    collector = broker.collector
-    found = samples(generate_latest(broker.metrics.registry).decode())
+def test_lag_seconds_follow_the_committed_offset_within_a_lookup_budget(broker, monkeypatch):
     g = {"consumergroup": "billing", "topic": "orders", "partition": "0"}
+    two_minutes_ago, one_minute_ago = NOW_MS - 120_000, NOW_MS - 60_000
+    found = samples(generate_latest(broker.metrics.registry).decode())
     assert value(found, "kafka_consumergroup_lag_seconds", **g) == 120.0
-    assert list(collector._timestamps) == [("orders", 0, 10)]
-    broker.groups.offsets["billing"][("orders", 0)] = OffsetAndMetadata(25, 0, "", NOW_MS)
+    assert broker.collector._timestamps == {("orders", 0): (10, two_minutes_ago)}
+    offsets = broker.groups.offsets["billing"]
+    offsets[("orders", 0)] = OffsetAndMetadata(25, 0, "", NOW_MS)
+    monkeypatch.setattr(metrics_module, "LAG_TIMESTAMP_LOOKUPS", 0)  # no header reads left this scrape:
+    found = samples(generate_latest(broker.metrics.registry).decode())
+    assert value(found, "kafka_consumergroup_lag", **g) == 5
+    assert value(found, "kafka_consumergroup_lag_seconds", **g) == 120.0  # the older timestamp stands in
+    monkeypatch.setattr(metrics_module, "LAG_TIMESTAMP_LOOKUPS", 1)
     found = samples(generate_latest(broker.metrics.registry).decode())
     assert value(found, "kafka_consumergroup_lag_seconds", **g) == 60.0
-    assert value(found, "kafka_consumergroup_lag", **g) == 5
-    assert list(collector._timestamps) == [("orders", 0, 25)]
+    assert broker.collector._timestamps == {("orders", 0): (25, one_minute_ago)}
+    offsets[("orders", 0)] = OffsetAndMetadata(30, 0, "", NOW_MS)  # caught up: the cache entry goes
+    found = samples(generate_latest(broker.metrics.registry).decode())
+    assert value(found, "kafka_consumergroup_lag_seconds", **g) == 0
+    assert broker.collector._timestamps == {}
+
+
+def test_a_prepared_snapshot_is_what_a_worker_thread_renders(broker):
+    broker.metrics.topic("orders").bytes_in = 10
+    broker.collector.prepare()  # on the loop: copies the values
+    broker.metrics.topic("orders").bytes_in = 99  # changes after the snapshot are not in this scrape
+    found = samples(generate_latest(broker.metrics.registry).decode())
+    assert value(found, "kafka_server_brokertopicmetrics_bytesin_total", topic="orders") == 10
+    found = samples(generate_latest(broker.metrics.registry).decode())  # no snapshot queued: a fresh one
+    assert value(found, "kafka_server_brokertopicmetrics_bytesin_total", topic="orders") == 99
 
 
 def test_counters_of_a_deleted_topic_stay_in_the_all_topics_total(broker):

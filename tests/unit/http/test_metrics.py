@@ -3,6 +3,7 @@ the hot-path counters, checked by parsing the exposition and (when installed) by
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import subprocess
 import uuid
@@ -182,6 +183,17 @@ def test_quantiles_interpolate_inside_the_bucket_like_histogram_quantile():
     assert _quantile(counts, 1.0) == pytest.approx(0.01)
     counts[-1] = 90  # beyond the largest bound: reported as that bound
     assert _quantile(counts, 0.99) == LATENCY_BUCKETS[-1]
+
+
+def test_operations_md_names_every_exported_metric(broker):
+    broker.metrics.api(0, "Produce")
+    broker.metrics.topic("orders")
+    section = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text().split("## Metrics", 1)[1]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    exported = {f.name for f in text_string_to_metric_families(generate_latest(broker.metrics.registry).decode())}
+    assert len(exported) > 30
+    missing = sorted(n for n in exported if n not in documented and f"{n}_total" not in documented)
+    assert not missing, f"docs/operations.md (Metrics) does not name {missing}"
 
 
 def test_promtool_accepts_the_exposition(broker):

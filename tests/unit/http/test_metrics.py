@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from strom.controller.image import MetadataImage
-from strom.controller.records import PartitionRecord, RemoveTopicRecord, TopicRecord
+from strom.metadata.image import EMPTY_IMAGE
+from strom.metadata.records import PartitionRecord, RemoveTopicRecord, TopicRecord
 from strom.coordinator.group.coordinator import OffsetAndMetadata
 from strom.http import metrics as metrics_module
 from strom.http.metrics import BrokerCollector, BrokerSources, _quantile
@@ -45,11 +45,11 @@ def value(found: dict, name: str, **labels: str) -> float:
 def broker(tmp_path: Path):
     clock = VirtualScheduler()
     replicas = ReplicaManager(LogManager([tmp_path], LogConfig(), clock=clock), 1, clock)
-    image = MetadataImage()
     topic_id = uuid.uuid4()
-    image.replay(TopicRecord("orders", str(topic_id)))
+    state = SimpleNamespace(image=EMPTY_IMAGE.replay(
+        [TopicRecord("orders", str(topic_id)),
+         *(PartitionRecord(str(topic_id), index, [1], [1], leader=1) for index in range(2))], 2))
     for index in range(2):
-        image.replay(PartitionRecord(str(topic_id), index, [1], [1], leader=1))
         replicas.ensure_partition("orders", topic_id, index, LogConfig(), leader_id=1, leader_epoch=0)
     part = replicas.get("orders", 0)
     for n in range(3):  # offsets 0-9, 10-19, 20-29; batch n has timestamp NOW - (3 - n) minutes
@@ -59,11 +59,11 @@ def broker(tmp_path: Path):
                                                   ("orders", 1): OffsetAndMetadata(0, 0, "", NOW_MS),
                                                   ("gone", 0): OffsetAndMetadata(5, 0, "", NOW_MS)}})
     metrics = BrokerMetrics(CollectorRegistry(auto_describe=False))
-    sources = BrokerSources(1, replicas, image=lambda: image, groups=lambda: groups, live_brokers=lambda: [1],
+    sources = BrokerSources(1, replicas, image=lambda: state.image, groups=lambda: groups, live_brokers=lambda: [1],
                             active_controller=lambda: True, now_ms=lambda: NOW_MS)
     collector = BrokerCollector(metrics, sources)
     metrics.registry.register(collector)
-    return SimpleNamespace(metrics=metrics, replicas=replicas, image=image, topic_id=topic_id, part=part,
+    return SimpleNamespace(metrics=metrics, replicas=replicas, state=state, topic_id=topic_id, part=part,
                            groups=groups, collector=collector)
 
 
@@ -162,7 +162,7 @@ def test_a_prepared_snapshot_is_what_a_worker_thread_renders(broker):
 
 def test_counters_of_a_deleted_topic_stay_in_the_all_topics_total(broker):
     broker.metrics.topic("orders").bytes_in = 500
-    broker.image.replay(RemoveTopicRecord(str(broker.topic_id)))
+    broker.state.image = broker.state.image.replay([RemoveTopicRecord(str(broker.topic_id))], 3)
     found = samples(generate_latest(broker.metrics.registry).decode())
     assert value(found, "kafka_server_brokertopicmetrics_bytesin_total") == 500
     assert ("kafka_server_brokertopicmetrics_bytesin_total", frozenset({("topic", "orders")})) not in found

@@ -91,6 +91,19 @@ def test_metrics_agree_with_client_traffic(metrics_broker):
     assert value(found, "kafka_controller_kafkacontroller_activecontrollercount") == 1
     assert value(found, "kafka_controller_kafkacontroller_globaltopiccount") == 2
 
+    assert value(found, bt + "failedfetchrequests_total", topic=topic) == 0
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": unique("mg"), "auto.offset.reset": "error"})
+    c.assign([TopicPartition(topic, 0, N + 100)])  # beyond the log end: OFFSET_OUT_OF_RANGE
+    try:
+        deadline = time.monotonic() + 30
+        msg = None
+        while (msg is None or not msg.error()) and time.monotonic() < deadline:
+            msg = c.poll(0.5)
+        assert msg is not None and msg.error(), "the consumer saw no out-of-range error"
+    finally:
+        c.close()
+    assert value(samples(scrape(b)), bt + "failedfetchrequests_total", topic=topic) >= 1
+
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (Debian: apt-get install prometheus; `make test` does it as root)")

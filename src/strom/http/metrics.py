@@ -7,7 +7,12 @@ alerts work; docs/operations.md lists them.  Nothing is counted here: request
 and topic counters are plain integers kept by the hot path (strom.util.metrics);
 everything else is read from the broker's in-memory state (the replica manager,
 the metadata image, the group coordinator) without disk I/O, except the lag in
-seconds, which reads one batch header per lagging partition (see ``_lag_seconds``).
+seconds, which reads one batch header per lagging partition whose committed offset
+moved (see ``BrokerCollector._group_lag``).
+
+Single node: the replication signals report the truth of one broker (ISR = replicas,
+nothing under-replicated, no ISR changes, this node the active controller); the
+replication issue feeds ``BrokerMetrics.isr_shrinks``/``isr_expands`` and real ISRs.
 
 Gauges that Kafka's tools name ``*_count`` or ``*_sum``
 (``kafka_server_socketservermetrics_connection_count``, ``kafka_consumergroup_lag_sum``)
@@ -36,8 +41,8 @@ from prometheus_client.samples import Sample
 from strom.util.metrics import LATENCY_BUCKETS, BrokerMetrics, TopicCounters
 
 if TYPE_CHECKING:
-    from strom.metadata.image import MetadataImage
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.metadata.image import MetadataImage
     from strom.replication.replica_manager import ReplicaManager
 
 QUANTILES = (0.5, 0.75, 0.95, 0.98, 0.99, 0.999)  # Kafka's 50th..999th percentiles of TotalTimeMs

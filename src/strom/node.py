@@ -283,7 +283,6 @@ class Node:
                 if config.http_port is not None:  # the HTTP side port: Prometheus /metrics
                     http_url = await start_http_server(tg, services.metrics, BrokerSources(
                         self.node_id, self.replicas, image=lambda: self.metadata.image, groups=lambda: self.groups,
-                        live_brokers=lambda: self.metadata.live_brokers,
                         active_controller=lambda: self.metadata.controller_id == self.node_id,
                         listener_name=listener_conf.name, now_ms=self.clock.now_ms),
                         config["strom.http.host"], config.http_port)

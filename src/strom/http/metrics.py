@@ -11,8 +11,10 @@ seconds, which reads one batch header per lagging partition whose committed offs
 moved (see ``BrokerCollector._group_lag``).
 
 Single node: the replication signals report the truth of one broker (ISR = replicas,
-nothing under-replicated, no ISR changes, this node the active controller); the
-replication issue feeds ``BrokerMetrics.isr_shrinks``/``isr_expands`` and real ISRs.
+nothing under-replicated, no ISR changes); the replication issue feeds
+``BrokerMetrics.isr_shrinks``/``isr_expands`` and real ISRs.  Broker counts come from
+the registrations in the metadata image (fenced or not); the active controller from
+the metadata cache's controller id.
 
 Gauges that Kafka's tools name ``*_count`` or ``*_sum``
 (``kafka_server_socketservermetrics_connection_count``, ``kafka_consumergroup_lag_sum``)
@@ -59,7 +61,6 @@ class BrokerSources:
     replicas: "ReplicaManager"
     image: Callable[[], "MetadataImage"]
     groups: Callable[[], "GroupCoordinator | None"]
-    live_brokers: Callable[[], list[int]]
     active_controller: Callable[[], bool]
     listener_name: str = "PLAINTEXT"
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
@@ -136,12 +137,13 @@ class BrokerCollector:
         snap.replica_manager = (under, under_min, 0, len(partitions), leaders, self.metrics.isr_shrinks,
                                 self.metrics.isr_expands)
         # kafka.controller KafkaController
-        live = set(src.live_brokers())
+        live = set(image.live_brokers)  # registered and not fenced
         total = offline = 0
         for topic in image.topics.values():
             total += len(topic.partitions)
             offline += sum(1 for p in topic.partitions.values() if p.leader < 0 or p.leader not in live)
-        snap.controller = (1 if src.active_controller() else 0, offline, total, len(image.topics), len(live), 0)
+        snap.controller = (1 if src.active_controller() else 0, offline, total, len(image.topics), len(live),
+                           len(image.brokers) - len(live))
         # kafka.server BrokerTopicMetrics, kafka.network RequestMetrics, SocketServer
         self.metrics.retire_topics(lambda name: name in image.topics)
         for counters in (self.metrics.all_topics_retired, self.metrics.unattributed):

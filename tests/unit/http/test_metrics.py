@@ -15,7 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from strom.metadata.image import EMPTY_IMAGE
-from strom.metadata.records import PartitionRecord, RemoveTopicRecord, TopicRecord
+from strom.metadata.records import (
+    BrokerEndpoint, PartitionRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord,
+)
 from strom.coordinator.group.coordinator import OffsetAndMetadata
 from strom.http import metrics as metrics_module
 from strom.http.metrics import BrokerCollector, BrokerSources, _quantile
@@ -46,9 +48,13 @@ def broker(tmp_path: Path):
     clock = VirtualScheduler()
     replicas = ReplicaManager(LogManager([tmp_path], LogConfig(), clock=clock), 1, clock)
     topic_id = uuid.uuid4()
+    remote_id = uuid.uuid4()  # led by broker 2, which is fenced: an offline partition
     state = SimpleNamespace(image=EMPTY_IMAGE.replay(
-        [TopicRecord("orders", str(topic_id)),
-         *(PartitionRecord(str(topic_id), index, [1], [1], leader=1) for index in range(2))], 2))
+        [RegisterBrokerRecord(1, "a", 1, (BrokerEndpoint("PLAINTEXT", "h", 1),), fenced=False),
+         RegisterBrokerRecord(2, "b", 1, (BrokerEndpoint("PLAINTEXT", "h", 2),), fenced=True),
+         TopicRecord("orders", str(topic_id)),
+         *(PartitionRecord(str(topic_id), index, [1], [1], leader=1) for index in range(2)),
+         TopicRecord("remote", str(remote_id)), PartitionRecord(str(remote_id), 0, [2], [2], leader=2)], 6))
     for index in range(2):
         replicas.ensure_partition("orders", topic_id, index, LogConfig(), leader_id=1, leader_epoch=0)
     part = replicas.get("orders", 0)
@@ -59,7 +65,7 @@ def broker(tmp_path: Path):
                                                   ("orders", 1): OffsetAndMetadata(0, 0, "", NOW_MS),
                                                   ("gone", 0): OffsetAndMetadata(5, 0, "", NOW_MS)}})
     metrics = BrokerMetrics(CollectorRegistry(auto_describe=False))
-    sources = BrokerSources(1, replicas, image=lambda: state.image, groups=lambda: groups, live_brokers=lambda: [1],
+    sources = BrokerSources(1, replicas, image=lambda: state.image, groups=lambda: groups,
                             active_controller=lambda: True, now_ms=lambda: NOW_MS)
     collector = BrokerCollector(metrics, sources)
     metrics.registry.register(collector)
@@ -85,9 +91,9 @@ def test_scrape_reports_state_and_counters_under_kafka_names(broker):
     assert value(found, rm + "underreplicatedpartitions") == 0 and value(found, rm + "underminisrpartitioncount") == 0
     assert value(found, rm + "isrshrinks_total") == 0 and value(found, rm + "offlinereplicacount") == 0
     kc = "kafka_controller_kafkacontroller_"
-    assert value(found, kc + "activecontrollercount") == 1 and value(found, kc + "offlinepartitionscount") == 0
-    assert value(found, kc + "globalpartitioncount") == 2 and value(found, kc + "globaltopiccount") == 1
-    assert value(found, kc + "fencedbrokercount") == 0
+    assert value(found, kc + "activecontrollercount") == 1 and value(found, kc + "offlinepartitionscount") == 1
+    assert value(found, kc + "globalpartitioncount") == 3 and value(found, kc + "globaltopiccount") == 2
+    assert value(found, kc + "activebrokercount") == 1 and value(found, kc + "fencedbrokercount") == 1
 
     bt = "kafka_server_brokertopicmetrics_"
     assert value(found, bt + "bytesin_total", topic="orders") == 3000
@@ -162,11 +168,11 @@ def test_a_prepared_snapshot_is_what_a_worker_thread_renders(broker):
 
 def test_counters_of_a_deleted_topic_stay_in_the_all_topics_total(broker):
     broker.metrics.topic("orders").bytes_in = 500
-    broker.state.image = broker.state.image.replay([RemoveTopicRecord(str(broker.topic_id))], 3)
+    broker.state.image = broker.state.image.replay([RemoveTopicRecord(str(broker.topic_id))], 7)
     found = samples(generate_latest(broker.metrics.registry).decode())
     assert value(found, "kafka_server_brokertopicmetrics_bytesin_total") == 500
     assert ("kafka_server_brokertopicmetrics_bytesin_total", frozenset({("topic", "orders")})) not in found
-    assert value(found, "kafka_controller_kafkacontroller_globaltopiccount") == 0
+    assert value(found, "kafka_controller_kafkacontroller_globaltopiccount") == 1
 
 
 def test_two_brokers_in_one_process_do_not_share_metrics(tmp_path: Path):

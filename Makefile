@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test install install-test lint clean
+.PHONY: serve test install install-test lint clean kcat promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ kcat:
 	@command -v kcat >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get install -y -qq kcat >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1)) ; } || true
 
-test: install-test kcat
+# promtool (Debian's prometheus package) is optional too: the metrics tests run `promtool check metrics`
+# when it is installed and skip that check with a message otherwise.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && \
+	   apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1)) ; } || true
+
+test: install-test kcat promtool
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 

@@ -658,8 +658,9 @@ _BROKER_DEFS: list[ConfigDef] = [
     # --- Strom only
     _d("strom.http.port", "int", None,
        "Port of the HTTP side port (Prometheus /metrics, admin REST, console); unset = off, 0 = ephemeral.",
-       Range(0, 65535), "medium", support="limited",
-       note="Strom-only. Nothing listens yet: any value is refused at start-up until the HTTP port lands."),
+       Range(0, 65535), "medium", note="Strom-only."),
+    _d("strom.http.host", "string", "127.0.0.1",
+       "Address the HTTP side port binds (empty = all interfaces).", None, "medium", note="Strom-only."),
     _d("strom.internal.segment.bytes", "int", None,
        "Test only: broker-wide default of the topic setting internal.segment.bytes (segment size without "
        "Kafka's 1 MiB floor).", Range(14, None), "low", internal=True, note="Strom-only, for tests."),
@@ -1249,8 +1250,7 @@ class BrokerConfig:
         * ``process.roles`` other than broker and controller combined;
         * ``controller.quorum.voters`` naming a node other than this one (no raft quorum yet);
         * more than one directory in ``log.dirs`` (no JBOD yet);
-        * ``log.cleanup.policy`` with compact (no compaction yet);
-        * ``strom.http.port`` set (no HTTP port yet).
+        * ``log.cleanup.policy`` with compact (no compaction yet).
         """
         protocols = self._protocol_map()
         for listener in self.listeners:
@@ -1276,9 +1276,6 @@ class BrokerConfig:
         if "compact" in self._values["log.cleanup.policy"]:
             raise self._fail("log.cleanup.policy", "compaction is not implemented yet, so 'compact' is refused "
                                                    "(use 'delete')")
-        if self._values["strom.http.port"] is not None:
-            raise self._fail("strom.http.port", "the HTTP port is not implemented yet (nothing would listen); "
-                                                "leave it unset")
 
     # -- internals
     def _protocol_map(self) -> dict[str, str]:

@@ -13,6 +13,10 @@ connections:
 
     strom: broker ready on HOST:PORT (node N, cluster ID, data DIR)
 
+and, when ``strom.http.port`` is set, a second line with the HTTP side port (strom.http):
+
+    strom: metrics on http://HOST:PORT/metrics
+
 Shutdown (SIGTERM/SIGINT): controlled shutdown through the lifecycle manager
 (a heartbeat with want_shut_down, waiting at most broker.session.timeout.ms for
 the controller's permission), stop accepting and close connections, cancel the
@@ -35,11 +39,14 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from strom.config import BrokerConfig
 from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
+from strom.http import BrokerSources, start_http_server
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
 from strom.metadata.image import MetadataDelta, MetadataImage
@@ -57,6 +64,7 @@ from strom.storage.log_manager import LogManager
 from strom.storage.meta_properties import MetaPropertiesError, formatting_required, load_for_startup
 from strom.storage.segment import MAX_OPEN_INACTIVE
 from strom.util.clock import SystemScheduler
+from strom.util.metrics import BrokerMetrics
 
 log = logging.getLogger("strom")
 
@@ -228,7 +236,8 @@ class Node:
         services = BrokerServices(node_id=self.node_id, cluster_id=cluster_id, host=listener_conf.host or "localhost",
                                   port=listener_conf.port, config=config, controller=self.controller_client,
                                   replicas=self.replicas, clock=self.clock, metadata=self.metadata,
-                                  listener_name=listener_conf.name)
+                                  listener_name=listener_conf.name,
+                                  metrics=BrokerMetrics(CollectorRegistry(auto_describe=False)))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -270,8 +279,17 @@ class Node:
                 tg.create_task(self._expire_offsets_loop())
                 await listener.start_serving()
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
+                http_url = None
+                if config.http_port is not None:  # the HTTP side port: Prometheus /metrics
+                    http_url = await start_http_server(tg, services.metrics, BrokerSources(
+                        self.node_id, self.replicas, image=lambda: self.metadata.image, groups=lambda: self.groups,
+                        active_controller=lambda: self.metadata.controller_id == self.node_id,
+                        listener_name=listener_conf.name, now_ms=self.clock.now_ms),
+                        config["strom.http.host"], config.http_port)
                 print(f"strom: broker ready on {host}:{port} (node {self.node_id}, cluster {cluster_id}, "
                       f"data {data_dir})", flush=True)
+                if http_url is not None:
+                    print(f"strom: metrics on {http_url}/metrics", flush=True)
                 await self._stop.wait()
                 log.info("shutting down")
                 await self.lifecycle.controlled_shutdown(config["broker.session.timeout.ms"])

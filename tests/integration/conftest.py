@@ -3,8 +3,10 @@
 ``Broker`` (also exported as ``StromProcess``) starts
 ``strom serve --listen 127.0.0.1:0`` on a temp data dir and reads the bound
 port from the single ready line on stdout (never "find a free port, then
-bind").  Its stderr goes to a file under ``tmp_path``; when a test fails, the
-tail of every broker log the test started is attached to the report.
+bind").  With ``strom.http.port`` among the overrides (0: a free port) it also
+waits for the line ``strom: metrics on URL`` and keeps the URL in ``metrics_url``.
+Its stderr goes to a file under ``tmp_path``; when a test fails, the tail of
+every broker log the test started is attached to the report.
 
 ``stop()`` sends SIGTERM and asserts a clean exit (code 0) within a few
 seconds; ``kill9()`` simulates a crash; ``restart()`` and ``start()`` after a
@@ -33,6 +35,7 @@ import pytest
 
 STROM = Path(sys.executable).with_name("strom")
 READY = re.compile(r"broker ready on ([\d.]+):(\d+)")
+METRICS = re.compile(r"strom: metrics on (http://\S+)")
 _BROKERS = pytest.StashKey[list]()
 
 
@@ -46,6 +49,7 @@ class Broker:
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.ready_line = ""
+        self.metrics_url: str | None = None
         self._log = None
         self.limits: dict[int, int] = {}  # resource limits of the process, e.g. {RLIMIT_FSIZE: n}: a "full disk"
 
@@ -81,12 +85,13 @@ class Broker:
         lines: list[str] = []
         got_ready = threading.Event()
         proc = self.proc
+        wanted = [READY, METRICS] if "strom.http.port" in self.overrides else [READY]
 
         def read_stdout() -> None:  # also drains stdout for the process's lifetime
             assert proc.stdout is not None
             for line in proc.stdout:
                 lines.append(line)
-                if not got_ready.is_set() and READY.search(line):
+                if not got_ready.is_set() and all(any(p.search(seen) for seen in lines) for p in wanted):
                     got_ready.set()
             got_ready.set()
 
@@ -100,6 +105,10 @@ class Broker:
                                  f"stdout: {''.join(lines)!r}\nlog tail:\n{self.log_tail()}")
         self.ready_line = next(line for line in lines if READY.search(line)).rstrip("\n")
         port = int(ready[0].group(2))
+        urls = [m.group(1) for m in map(METRICS.search, lines) if m]
+        self.metrics_url = urls[0] if urls else None
+        if "strom.http.port" in self.overrides and self.metrics_url is None:
+            raise AssertionError(f"strom printed no metrics line; stdout: {''.join(lines)!r}")
         assert self.port in (0, port), f"asked for port {self.port}, got {port}"
         self.port = port
         return self

@@ -18,8 +18,9 @@ DEADLINE_S = 2.5  # below the 3 s that Kafka's default initial rebalance delay a
 
 
 def test_a_group_gets_its_first_assignment_at_once(strom_factory):
-    # the shipped file's settings, with the test's own port and data directory
+    # the shipped file's settings, with the test's own ports and data directory
     props = {k: v for k, v in read_properties(SHIPPED).items() if k not in ("listeners", "log.dirs")}
+    props["strom.http.port"] = "0"  # the file's 9644, but a free port in tests
     broker = strom_factory(props)
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic("first", 1, 1)])["first"].result(10)

@@ -704,8 +704,6 @@ def test_topic_table_has_the_kafka_names_of_the_brief() -> None:
     (("log.dirs=/a,/b",), "log.dirs"),
     (("log.cleanup.policy=compact",), "log.cleanup.policy"),
     (("log.cleanup.policy=delete,compact",), "log.cleanup.policy"),
-    (("strom.http.port=8080",), "strom.http.port"),
-    (("strom.http.port=0",), "strom.http.port"),
 ])
 def test_check_implemented_refuses_what_strom_cannot_serve_yet(overrides, setting) -> None:
     config = load(*overrides)  # valid for Kafka ...
@@ -720,6 +718,7 @@ def test_check_implemented_refuses_what_strom_cannot_serve_yet(overrides, settin
     ("listeners=PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names=CONTROLLER",
      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
     ("listeners=CLIENT://:9092", "listener.security.protocol.map=CLIENT:PLAINTEXT"),
+    ("strom.http.port=9644",), ("strom.http.port=0", "strom.http.host="),
 ])
 def test_check_implemented_accepts_what_strom_serves(overrides) -> None:
     load(*overrides).check_implemented()

@@ -1,6 +1,10 @@
 """The user docs stay current with the code."""
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from strom.config import BROKER_CONFIGS, TOPIC_CONFIGS
 
@@ -60,7 +64,7 @@ def test_configuration_reference_status_matches_the_code():
             elif defn.note and defn.support != "yes" and defn.note not in cells[-1]:
                 wrong.append(f"{table} {name}: the note {defn.note!r} is missing")
     assert not wrong, "docs/configuration.md is out of date:\n" + "\n".join(wrong)
-    for name in ("strom.http.port", "controller.quorum.voters", "log.cleanup.policy", "listeners"):
+    for name in ("controller.quorum.voters", "log.cleanup.policy", "listeners"):
         assert BROKER_CONFIGS[name].support != "yes", name
     assert TOPIC_CONFIGS["cleanup.policy"].support != "yes"
 
@@ -101,3 +105,20 @@ def test_the_readme_lists_every_doc():
 def test_pyproject_points_at_the_architecture_doc():
     text = (ROOT / "pyproject.toml").read_text()
     assert "docs/architecture.md" in text and (DOCS / "architecture.md").is_file()
+
+
+def test_the_prometheus_files_in_operations_md_pass_promtool(tmp_path):
+    """The scrape configuration and the alert rules of the Metrics section are valid Prometheus files."""
+    section = (DOCS / "operations.md").read_text().split("## Metrics", 1)[1]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "the Metrics section shows a scrape configuration and a rule file"
+    assert "scrape_configs:" in blocks[0] and "alert: StromUnderReplicatedPartitions" in blocks[1]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian: apt-get install prometheus; `make test` does it as root)")
+    (tmp_path / "prometheus.yml").write_text(blocks[0])
+    (tmp_path / "strom.rules.yml").write_text(blocks[1])
+    for args in (["check", "config", str(tmp_path / "prometheus.yml")],
+                 ["check", "rules", str(tmp_path / "strom.rules.yml")]):
+        result = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -16,6 +16,7 @@ def test_the_shipped_file_loads_and_is_served() -> None:
     config.check_implemented()
     assert [str(lst) for lst in config.listeners] == ["PLAINTEXT://localhost:9092"]
     assert [str(d) for d in config.data_dirs] == ["data"]
+    assert config.http_port == 9644 and config["strom.http.host"] == "127.0.0.1"  # /metrics, local only
 
 
 def test_the_shipped_file_has_kafkas_development_values() -> None:

@@ -5,10 +5,11 @@ through ``controller`` (a ``ControllerClient``), never through the controller ob
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from strom.protocol.codec import RequestHeader
+from strom.util.metrics import BrokerMetrics
 
 if TYPE_CHECKING:
     from strom.config import BrokerConfig
@@ -37,6 +38,7 @@ class BrokerServices:
     listener_name: str = "PLAINTEXT"  # the client listener's name: picks each broker's endpoint in answers
     # reads: the broker's metadata image; None only in unit tests of handlers that never read it
     metadata: "MetadataCache" = None  # type: ignore[assignment]
+    metrics: BrokerMetrics = field(default_factory=BrokerMetrics)  # hot-path counters and this node's registry
 
 
 @dataclass

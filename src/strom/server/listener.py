@@ -26,6 +26,7 @@ class KafkaListener:
         self._connections: set[KafkaConnection] = set()
         self._per_ip: dict[str, int] = {}
         self._server: asyncio.base_events.Server | None = None
+        dispatcher.services.metrics.connection_count = lambda: len(self._connections)  # the scrape reads it
 
     def _new_connection(self) -> asyncio.BaseProtocol:
         if len(self._connections) >= self._max_connections:

@@ -47,11 +47,16 @@ def advertised_versions() -> list[tuple[int, int, int]]:
     return out
 
 
+def api_name(api_key: int) -> str:
+    """Kafka's ApiKeys name of a served API, from its module name (list_offsets -> ListOffsets)."""
+    return "".join(part.capitalize() for part in HANDLERS[api_key].__name__.rsplit(".", 1)[1].split("_"))
+
+
 def compatibility_rows() -> list[str]:
     """Markdown rows ``| key | ApiName | min–max |`` for docs/compatibility.md (checked by a test)."""
     rows = []
     for key, lo, hi in advertised_versions():
-        name = "".join(part.capitalize() for part in HANDLERS[key].__name__.rsplit(".", 1)[1].split("_"))
+        name = api_name(key)
         served = HANDLERS[key].VERSIONS
         note = f" (v{lo}–{served[0] - 1} advertised but rejected, as Kafka 4 does)" if lo < served[0] else ""
         rows.append(f"| {key} | {name} | {lo}–{hi}{note} |")

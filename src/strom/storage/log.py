@@ -458,6 +458,21 @@ class Log:
                 found = seg.find_timestamp(timestamp, h.next_offset)
         return None
 
+    def batch_timestamp(self, offset: int) -> int | None:
+        """Timestamp of the batch holding ``offset``: its first timestamp (CreateTime) or its append
+        time (LogAppendTime); None outside [log start, log end) or when the batch has none (-1).
+        One offset-index lookup and a header walk of at most a few KiB; nothing is decompressed
+        (consumer lag in seconds; exact to one batch)."""
+        if not self.log_start_offset <= offset < self.log_end_offset:
+            return None
+        for seg in self._segments[self._segment_index(offset):]:
+            found = seg.translate_offset(offset)
+            if found is not None:
+                h = found[1]
+                ts = h.max_timestamp if h.timestamp_type == LOG_APPEND_TIME else h.base_timestamp
+                return ts if ts >= 0 else None
+        return None
+
     def max_timestamp(self) -> tuple[int, int]:
         """(offset, timestamp) of the first record with the largest timestamp (ListOffsets
         MAX_TIMESTAMP); (-1, -1) when the log has none."""

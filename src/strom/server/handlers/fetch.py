@@ -12,6 +12,10 @@ session_id 0, which tells clients to keep sending full requests.
 isolation_level is accepted; with no transactions yet, the last stable offset
 equals the high watermark.  An empty partition carries empty records, not null.
 v13+ addresses topics by id.
+
+Metrics (Kafka's BrokerTopicMetrics, per partition of the answer): total and
+failed fetch requests, and bytes out (the record bytes sent).  The replication
+issue must keep follower fetches out of bytes out, as Kafka does.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from strom.protocol.codec import millis
 from strom.protocol.fast_fetch import FetchPartition, encode_fetch_response
 from strom.replication.partition import Partition
 from strom.server.context import RequestContext
+from strom.util.metrics import BrokerMetrics
 
 API_KEY = 1
 VERSIONS = (4, 18)
@@ -90,7 +95,23 @@ async def handle(ctx: RequestContext, request: Any) -> list[bytes]:
             responses.append((name or "", getattr(topic, "topic_id", None), parts_out))
         remaining = deadline - clock.monotonic()
         if total >= min_bytes or errors or remaining <= 0 or ctx.connection.closed:
+            _count(broker.metrics, plan, responses)
             # records go out as read from the log, uncopied (strom.protocol.fast_fetch)
             return encode_fetch_response(ctx.header.correlation_id, ctx.api_version, responses)
         await replicas.wait_for_data([part for _, _, es in plan for _, part, _ in es if part is not None],
                                      remaining)
+
+
+def _count(metrics: BrokerMetrics, plan: list[tuple[Any, str | None, list[tuple[Any, Partition | None, ErrorCode]]]],
+           responses: list[tuple[str, Any, list[FetchPartition]]]) -> None:
+    for (_, name, entries), (_, _, parts_out) in zip(plan, responses):
+        for (_, part, _), out in zip(entries, parts_out):
+            if part is None:
+                metrics.unattributed.failed_fetch()
+                continue
+            counters = metrics.topic(part.topic)
+            counters.total_fetch_requests += 1
+            if out.error_code:
+                counters.failed_fetch_requests += 1
+            else:
+                counters.bytes_out += len(out.records)

@@ -9,6 +9,10 @@ replicas than the topic's ``min.insync.replicas`` answers NOT_ENOUGH_REPLICAS.  
 created first when ``auto.create.topics.enable`` is true.  v13 addresses
 topics by id.  Transactions are not supported yet: a transactional batch is
 answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the transactions issue lifts this).
+
+Metrics (Kafka's BrokerTopicMetrics, per partition of the request): total and
+failed produce requests; bytes and messages in for each batch appended (a
+duplicate of an idempotent retry is not counted again).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
     acks = request.acks
     by_id = ctx.api_version >= 13
     now = broker.clock.now_ms()
+    metrics = broker.metrics
     responses = []
     for topic_data in request.topic_data:
         if by_id:
@@ -54,12 +59,16 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
             index = pdata.index
             if acks not in (0, 1, -1):
                 parts.append(_error(index, ErrorCode.INVALID_REQUIRED_ACKS))
+                metrics.unattributed.failed_produce()
                 continue
             part = replicas.get(name, index) if name is not None else None
             if part is None:
                 code = ErrorCode.UNKNOWN_TOPIC_ID if by_id and name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 parts.append(_error(index, code))
+                metrics.unattributed.failed_produce()
                 continue
+            counters = metrics.topic(name)
+            counters.total_produce_requests += 1
             try:
                 records = pdata.records
                 if not records:
@@ -77,7 +86,11 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
                 result = part.append(records, headers, now)
             except KafkaError as exc:
                 parts.append(_error(index, exc.code, exc.message))
+                counters.failed_produce_requests += 1
                 continue
+            if not result.duplicate:
+                counters.bytes_in += len(records)
+                counters.messages_in += headers[0].records_count
             replicas.after_append(part)
             parts.append(PartitionResult(index, 0, result.first_offset, result.log_append_time,
                                          result.log_start_offset))

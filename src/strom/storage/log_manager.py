@@ -68,11 +68,12 @@ def read_checkpoint(path: Path, fs: FileSystem = OS_FS) -> dict[tuple[str, int],
 
 
 def write_checkpoint(path: Path, values: dict[tuple[str, int], int], fs: FileSystem = OS_FS, *,
-                     sync_dir: bool = False) -> None:
+                     sync_dir: bool = False, tmp_suffix: str = ".tmp") -> None:
     """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename; with
     ``sync_dir`` the directory is fsynced too, so the rename survives a power loss)."""
     lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
-    write_atomically(path, ("\n".join(lines) + "\n").encode(), fsync=True, sync_dir=sync_dir, fs=fs)
+    write_atomically(path, ("\n".join(lines) + "\n").encode(), fsync=True, sync_dir=sync_dir, fs=fs,
+                     tmp_suffix=tmp_suffix)
 
 
 class LogManager:
@@ -144,12 +145,14 @@ class LogManager:
         """Loop thread: capture every log's start offset now; the returned closure writes them to
         ``log-start-offset-checkpoint`` (temp file, fsync, rename, directory fsync) on a worker
         thread.  DeleteRecords runs it before it answers, so a crash never brings deleted records
-        back.  Callers run one plan at a time (they share the temporary file)."""
+        back.  Callers run one plan at a time (they share a temporary file, ``<name>.async.tmp``,
+        distinct from the one of ``write_checkpoints`` at shutdown, which a worker still running
+        then must not interleave with)."""
         values = {k: l.log_start_offset for k, l in self._logs.items()}
         path, fs = self.dir / LOG_START_CHECKPOINT, self.fs
 
         def write() -> None:
-            write_checkpoint(path, values, fs, sync_dir=True)
+            write_checkpoint(path, values, fs, sync_dir=True, tmp_suffix=".async.tmp")
         return write
 
     def write_checkpoints(self) -> None:

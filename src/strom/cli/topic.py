@@ -33,7 +33,7 @@ SKIPPED = object()  # result of a future whose error was ignored (--if-exists, -
 
 
 def register(subparsers: Any) -> None:
-    topic = subparsers.add_parser("topic", help="create, list, describe, delete and alter topics",
+    topic = subparsers.add_parser("topic", help="create, list, describe, delete and alter topics; delete records",
                                   description="Topic administration (like kafka-topics.sh).")
     verbs = topic.add_subparsers(dest="verb", metavar="VERB", required=True)
 

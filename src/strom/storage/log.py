@@ -492,21 +492,29 @@ class Log:
         """(offset, timestamp) of the first record with the largest timestamp at or above the log
         start offset (ListOffsets MAX_TIMESTAMP); (-1, -1) when the log has none.  Records
         below the start (DeleteRecords) do not count: Kafka would still name them, but a reader
-        sent there only gets OFFSET_OUT_OF_RANGE.  The segment holding the start is scanned by
-        batch headers from the start on; the others answer from their in-memory maximum."""
+        sent there only gets OFFSET_OUT_OF_RANGE.  Segments answer from their in-memory maximum,
+        except the one holding the start when that maximum's batch begins below it: then its batch
+        headers from the start on (and the records of the batch holding the start) decide."""
         lso = self.log_start_offset
         best: tuple[int, Segment, int] | None = None  # (timestamp, segment, last offset of its batch)
         for seg in self._segments:
             if seg.max_timestamp < 0 or seg.next_offset <= lso:
                 continue
             ts, last = seg.max_timestamp, seg.offset_of_max_timestamp
-            if last < lso:  # that maximum was deleted: the largest of the batches from the start on
+            holder = seg.translate_offset(last) if seg.base_offset < lso <= last else None
+            if seg.base_offset < lso and (last < lso or holder is None or holder[1].base_offset < lso):
+                # the batch of that maximum begins below the start: the largest from the start on
                 ts, last = -1, -1
                 found = seg.translate_offset(lso)
                 if found is not None:
-                    for _pos, h in seg.iter_headers(found[0]):
-                        if h.max_timestamp > ts:
-                            ts, last = h.max_timestamp, h.last_offset
+                    for pos, h in seg.iter_headers(found[0]):
+                        top = h.max_timestamp
+                        if h.base_offset < lso and h.timestamp_type != LOG_APPEND_TIME:
+                            # the batch holding the start: only its records from the start count
+                            top = max((r.timestamp for r in decode_batch(seg.read(pos, h.size))[1]
+                                       if r.offset >= lso), default=-1)
+                        if top > ts:
+                            ts, last = top, h.last_offset
             if ts >= 0 and (best is None or ts > best[0]):
                 best = (ts, seg, last)
         if best is None:

@@ -373,3 +373,14 @@ def test_increment_log_start_offset_bounds_and_epochs(tmp_path, clock):
     log.close()
     again = Log(log.dir, LogConfig(), clock=clock, log_start_offset=3)
     assert again.log_start_offset == 3 and [e.epoch for e in again.leader_epoch_cache.entries] == [3]
+
+
+def test_max_timestamp_when_the_start_falls_inside_a_batch(tmp_path, clock):
+    """The batch holding the new start carried the largest timestamp in a record now deleted: the
+    answer is the largest timestamp of what is left, in whichever batch."""
+    log = open_log(tmp_path, clock)
+    append(log, build_batch([NewRecord(None, b"a", timestamp=T0 + 90), NewRecord(None, b"b", timestamp=T0 + 10)],
+                            timestamp_ms=T0 + 90))
+    append(log, batch(b"c", ts=T0 + 50))
+    log.increment_log_start_offset(1)
+    assert log.max_timestamp() == (2, T0 + 50)

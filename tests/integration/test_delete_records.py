@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from kafka.protocol.old.admin import DeleteRecordsRequest_v0, DeleteRecordsResponse_v0
 from kafka.protocol.old.list_offsets import ListOffsetsResponse_v5

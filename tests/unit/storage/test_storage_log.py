@@ -7,7 +7,9 @@ import pytest
 
 from strom.errors import InvalidTimestamp, OffsetOutOfRange
 from strom.records import compression
-from strom.records.batch import NewRecord, build_batch, iter_records, read_header, validate_batches
+from strom.records.batch import (
+    NewRecord, build_batch, iter_records, read_header, set_log_append_time, validate_batches,
+)
 from strom.storage.faults import FaultyFileSystem
 from strom.storage.log import Log, parse_partition_dir
 from strom.storage.log_config import LogConfig
@@ -334,7 +336,6 @@ def test_before_max_ms_checks_every_record_even_out_of_order_in_a_batch(tmp_path
 def test_a_client_batch_claiming_log_append_time_is_refused(tmp_path, clock):
     log = open_log(tmp_path, clock)
     data = bytearray(batch(b"x", ts=clock.now_ms()))
-    from strom.records.batch import set_log_append_time
     set_log_append_time(data, 0, clock.now_ms())
     with pytest.raises(InvalidTimestamp):
         append(log, bytes(data), leader_epoch=0)

@@ -196,6 +196,9 @@ def test_cli_delete_records_prints_kafkas_lines(broker, tmp_path):
     assert failed.returncode == 1
     assert failed.stdout.splitlines()[-1].startswith(f"partition: {topic}-0\terror: OFFSET_OUT_OF_RANGE")
     assert watermarks(broker, topic) == (4, 10)
+    as_json = strom("topic", "delete-records", "--offset-json-file", str(spec), "--format", "json", *bs)
+    [row] = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and row["topic"] == topic and row["error"] == "OFFSET_OUT_OF_RANGE"
     spec.write_text(json.dumps({"partitions": [{"topic": topic, "partition": 0, "offset": 1}] * 2, "version": 1}))
     dup = strom("topic", "delete-records", "--offset-json-file", str(spec), *bs)
     assert dup.returncode == 2 and "duplicate topic partitions" in dup.stderr

@@ -110,6 +110,39 @@ def test_timestamps_outside_the_allowed_window_are_rejected(shared_broker):
     assert [m.value() for m in read(shared_broker, topic, 1)] == [b"now"]
 
 
+def test_a_batch_with_one_record_outside_the_window_is_refused_whole(shared_broker):
+    """The batch's first and max timestamps are fine; one record in the middle is too old: Kafka
+    checks every record, so the whole batch gets INVALID_TIMESTAMP and nothing is stored."""
+    topic = create_topic(shared_broker, config={"message.timestamp.before.max.ms": "86400000"})
+    now = int(time.time() * 1000)
+    records = [{"value": b"a", "timestamp": now}, {"value": b"old", "timestamp": now - 2 * 86400000},
+               {"value": b"b", "timestamp": now}]
+    for conf in ({}, {"compression.type": "zstd"}):
+        errors = produce(shared_broker, topic, records, **{"linger.ms": 200, **conf})
+        assert all(e is not None and e.code() == KafkaError.INVALID_TIMESTAMP for e in errors), errors
+    assert produce(shared_broker, topic, [records[0]]) == [None]
+    assert [(m.offset(), m.value()) for m in read(shared_broker, topic, 1)] == [(0, b"a")]
+
+
+def test_offsets_for_times_out_of_order_across_segments(shared_broker):
+    """The time index keeps the largest timestamp so far: a lookup never skips an earlier segment
+    or batch that holds a later timestamp than the ones after it."""
+    topic = create_topic(shared_broker, config={"internal.segment.bytes": "300"})
+    t0 = int(time.time() * 1000) - 600_000
+    stamps = [t0 + s for s in (10, 90, 20, 30, 80, 40, 50, 60, 70, 15)]
+    for i, ts in enumerate(stamps):  # one batch each, ~100 bytes: a few batches per segment
+        assert produce(shared_broker, topic, [{"value": b"%02d" % i + b"x" * 30, "timestamp": ts}]) == [None]
+    assert len(list(shared_broker.partition_dir(topic).glob("*.log"))) >= 3
+    c = Consumer({"bootstrap.servers": shared_broker.bootstrap, "group.id": "unused"})
+    try:
+        for target in range(0, 100, 5):
+            want = next((o for o, ts in enumerate(stamps) if ts >= t0 + target), -1)
+            got = c.offsets_for_times([TopicPartition(topic, 0, t0 + target)], timeout=10)[0].offset
+            assert got == want, (target, got, want)
+    finally:
+        c.close()
+
+
 def test_default_after_max_ms_is_one_hour(shared_broker):
     topic = create_topic(shared_broker)
     [err] = produce(shared_broker, topic, [{"value": b"f", "timestamp": int(time.time() * 1000) + 3 * 3600000}])

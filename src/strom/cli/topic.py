@@ -1,8 +1,9 @@
-"""``strom topic create|list|describe|delete|alter``: topic administration over the wire.
+"""``strom topic create|list|describe|delete|alter|delete-records``: topic administration over the wire.
 
 Uses confluent_kafka's AdminClient. Flags and the ``--describe`` layout follow Apache Kafka's
 ``kafka-topics.sh``; ``alter --add-config/--delete-config`` (IncrementalAlterConfigs) is what
-``kafka-configs.sh --alter`` does for a topic.
+``kafka-configs.sh --alter`` does for a topic; ``delete-records --offset-json-file`` (DeleteRecords)
+is ``kafka-delete-records.sh``, with its JSON file and its output lines.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ SKIPPED = object()  # result of a future whose error was ignored (--if-exists, -
 
 
 def register(subparsers: Any) -> None:
-    topic = subparsers.add_parser("topic", help="create, list, describe, delete and alter topics",
+    topic = subparsers.add_parser("topic", help="create, list, describe, delete and alter topics; delete records",
                                   description="Topic administration (like kafka-topics.sh).")
     verbs = topic.add_subparsers(dest="verb", metavar="VERB", required=True)
 
@@ -74,6 +75,13 @@ def register(subparsers: Any) -> None:
                    help="remove a topic override, back to the broker default (repeatable)")
     p.add_argument("--if-exists", action="store_true", help="succeed if the topic does not exist")
     p.set_defaults(func=run_alter, validate=check_alter_args)
+
+    p = verb("delete-records", "delete the records of partitions below an offset (like kafka-delete-records.sh)")
+    p.add_argument("--offset-json-file", required=True, metavar="FILE",
+                   help='JSON {"partitions": [{"topic": "t", "partition": 0, "offset": 5}], "version": 1}; '
+                        "offset -1 means the high watermark")
+    add_format_argument(p)
+    p.set_defaults(func=run_delete_records)
     add_verb_aliases(topic)
 
 
@@ -317,3 +325,74 @@ def run_alter(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             return 0
         print(f"Completed updating config for topic {args.topic}.", file=out)
     return 0
+
+
+def parse_offset_json(text: str) -> list[tuple[str, int, int]]:
+    """kafka-delete-records.sh's offset file: ``{"partitions": [{"topic", "partition", "offset"}],
+    "version": 1}`` -> [(topic, partition, offset)]; CliError (exit 2) on anything else,
+    duplicate partitions included."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"the offset JSON file is not valid JSON: {exc}", exit_code=2) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("partitions"), list):
+        raise CliError('the offset JSON file needs a "partitions" list', exit_code=2)
+    if doc.get("version", 1) != 1:
+        raise CliError(f"Not supported version field value {doc.get('version')!r} (only 1)", exit_code=2)
+    out: list[tuple[str, int, int]] = []
+    for entry in doc["partitions"]:
+        if not isinstance(entry, dict):
+            raise CliError(f"each partition must be an object, got {entry!r}", exit_code=2)
+        topic, partition, offset = entry.get("topic"), entry.get("partition"), entry.get("offset")
+        if (not isinstance(topic, str) or not topic or type(partition) is not int or partition < 0
+                or type(offset) is not int):
+            raise CliError('each partition needs "topic" (a name), "partition" (>= 0) and "offset" '
+                           f"(an integer), got {json.dumps(entry)}", exit_code=2)
+        out.append((topic, partition, offset))
+    seen = [(t, p) for t, p, _ in out]
+    duplicates = sorted({f"{t}-{p}" for t, p in seen if seen.count((t, p)) > 1})
+    if duplicates:
+        raise CliError(f"Offset json file contains duplicate topic partitions: {','.join(duplicates)}", exit_code=2)
+    if not out:
+        raise CliError("the offset JSON file names no partition", exit_code=2)
+    return out
+
+
+def run_delete_records(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    """Kafka's lines: ``Records delete operation completed:`` then, per partition,
+    ``partition: t-0<TAB>low_watermark: 5`` or ``partition: t-0<TAB>error: NAME: message``.
+    Exit status 1 when any partition failed (Kafka's tool exits 0)."""
+    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415
+
+    out = out or sys.stdout
+    try:
+        with open(args.offset_json_file, encoding="utf-8") as f:
+            wanted = parse_offset_json(f.read())
+    except OSError as exc:
+        raise CliError(f"cannot read {args.offset_json_file}: {exc.strerror or exc}", exit_code=2) from None
+    timeout_s = args.timeout_ms / 1000
+    admin = _admin(args)
+    futures = admin.delete_records([TopicPartition(t, p, o) for t, p, o in wanted], request_timeout=timeout_s,
+                                   operation_timeout=timeout_s)
+    rows: list[dict[str, Any]] = []
+    for tp, future in futures.items():
+        row: dict[str, Any] = {"topic": tp.topic, "partition": tp.partition}
+        try:
+            row["low_watermark"] = future.result(timeout=timeout_s).low_watermark
+        except KafkaException as exc:
+            error = from_kafka(exc)
+            row["error"], row["message"] = error.name, error.message
+        except TimeoutError:
+            row["error"], row["message"] = "REQUEST_TIMED_OUT", f"no answer within {timeout_s:g} s"
+        rows.append(row)
+    rows.sort(key=lambda r: (r["topic"], r["partition"]))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2), file=out)
+    else:
+        print("Executing records delete operation", file=out)
+        print("Records delete operation completed:", file=out)
+        for r in rows:
+            result = (f"low_watermark: {r['low_watermark']}" if "error" not in r
+                      else f"error: {r['error']}: {r['message']}")
+            print(f"partition: {r['topic']}-{r['partition']}\t{result}", file=out)
+    return 1 if any("error" in r for r in rows) else 0

@@ -441,6 +441,31 @@ def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, li
     return h, records
 
 
+def record_timestamps(batch: bytes | bytearray | memoryview) -> list[int]:
+    """The CreateTime timestamp of every record of one whole batch (base timestamp + delta), in
+    record order, decompressing but reading nothing else of a record (timestamp validation when a
+    topic sets ``message.timestamp.before.max.ms``).  Raises CorruptMessage on malformed data."""
+    h = read_header(batch, 0)
+    if h.size > len(batch) or h.records_count < 0:
+        raise CorruptMessage("batch shorter than its length or with a negative record count")
+    data: bytes | memoryview = memoryview(batch)[HEADER_SIZE:h.size]
+    if h.compression:
+        data = _codecs.decompress(h.compression, data)
+    base = h.base_timestamp
+    out = []
+    pos = 0
+    size = len(data)
+    for _ in range(h.records_count):
+        length, pos = _read_varint(data, pos)
+        end = pos + length
+        if length < 1 or end > size:
+            raise CorruptMessage(f"record length {length} does not fit the batch")
+        delta, _ = _read_varint(data, pos + 1)  # after the attributes byte
+        out.append(base + delta)
+        pos = end
+    return out
+
+
 def iter_batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader, memoryview]]:
     """(header, whole-batch view) for every complete batch; a trailing partial batch is skipped."""
     view = memoryview(buf)

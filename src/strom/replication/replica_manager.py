@@ -13,6 +13,11 @@ the log's blocking work on worker threads, never on the loop:
 * topic deletion: the partition directory is renamed at once and removed on a worker.
 * leader-epoch checkpoint: after an append that started a new leader epoch, the
   log's ``leader-epoch-checkpoint`` is written (fsynced) on a worker.
+* DeleteRecords (``delete_records``): the log start offset moves on the loop,
+  the ``log-start-offset-checkpoint`` is written on a worker before the call
+  returns (one writer at a time), then the segments wholly below the new start
+  go as retention's do.  Topic deletion rewrites that checkpoint too, so a
+  stale entry cannot raise the start of a topic created again under its name.
 
 Every task it starts belongs to the TaskGroup handed to ``start``.
 """
@@ -26,7 +31,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from strom.errors import ErrorCode
+from strom.errors import ErrorCode, KafkaError, KafkaStorageError, PolicyViolation
 from strom.replication.partition import Partition
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
@@ -70,6 +75,7 @@ class ReplicaManager:
         self._flushing: set[int] = set()  # id() of logs with a flush in progress
         self._checkpointing: set[int] = set()  # id() of logs with a leader-epoch checkpoint write in progress
         self._tg: asyncio.TaskGroup | None = None
+        self._start_checkpoint_lock = asyncio.Lock()  # one log-start-offset-checkpoint writer at a time
 
     # ------------------------------------------------------------------ lookup
     def get(self, topic: str, partition: int) -> Partition | None:
@@ -122,23 +128,78 @@ class ReplicaManager:
                 part.log.update_config(config)
 
     def remove_topic(self, topic: str) -> None:
+        removed = False
         for key in [k for k in self.partitions if k[0] == topic]:
             part = self.partitions.pop(key)
             part._wake()
             path = self.logs.delete(topic, key[1])
             if path is not None:
+                removed = True
                 self._spawn(asyncio.to_thread(shutil.rmtree, path, True))
+        if removed:
+            self._spawn(self._checkpoint_log_starts_logged())
 
     def purge_unknown(self, known: Iterable[tuple[str, int]]) -> None:
         """Delete local logs of partitions that metadata no longer has (deleted while we were down)."""
         known = set(known)
+        purged = False
         for the_log in list(self.logs.logs()):
             key = (the_log.topic, the_log.partition)
             if key not in known:
                 log.info("deleting log %s-%d: its topic no longer exists", *key)
                 path = self.logs.delete(*key)
                 if path is not None:
+                    purged = True
                     self._spawn(asyncio.to_thread(shutil.rmtree, path, True))
+        if purged:
+            self._spawn(self._checkpoint_log_starts_logged())
+
+    # ------------------------------------------------------------------ DeleteRecords
+    async def delete_records(self, wanted: list[tuple[Partition, int]]) -> list[int | KafkaError]:
+        """Kafka's deleteRecordsOnLeader for each (partition, offset): move the log start offset to
+        ``offset`` (-1: the high watermark); the answer per entry is the new low watermark (the
+        log start offset) or the KafkaError that left it unchanged: OffsetOutOfRange for a
+        negative offset or one beyond the high watermark, PolicyViolation when cleanup.policy
+        lacks ``delete``.  Returns once the new starts are durable (one checkpoint write for the
+        whole call; if it fails, every moved entry answers KafkaStorageError — the starts stay
+        moved in memory and are written again by the next write or at shutdown); the segments
+        below them are removed after that."""
+        results: list[int | KafkaError] = []
+        moved: list[Partition] = []
+        for part, offset in wanted:
+            the_log = part.log
+            try:
+                if "delete" not in the_log.config.cleanup_policy:
+                    raise PolicyViolation(f"records of {part.topic}-{part.index} cannot be deleted: its "
+                                          f"cleanup.policy is {the_log.config.cleanup_policy!r}")
+                if the_log.increment_log_start_offset(part.high_watermark if offset == -1 else offset):
+                    moved.append(part)
+                results.append(-1)
+            except KafkaError as exc:
+                results.append(exc)
+        failure: KafkaError | None = None
+        if moved:
+            try:
+                await self._checkpoint_log_starts()
+            except OSError as exc:
+                failure = KafkaStorageError(f"could not write the log-start-offset checkpoint: {exc}")
+            now = self.clock.now_ms()
+            for part in moved:
+                if self.partitions.get((part.topic, part.index)) is part:  # not deleted meanwhile
+                    self._retain(part, now)
+        return [r if isinstance(r, KafkaError) else
+                (failure if failure is not None and part in moved else part.log_start_offset)
+                for (part, _), r in zip(wanted, results, strict=True)]
+
+    async def _checkpoint_log_starts(self) -> None:
+        async with self._start_checkpoint_lock:
+            await asyncio.to_thread(self.logs.log_start_checkpoint_plan())
+
+    async def _checkpoint_log_starts_logged(self) -> None:
+        try:
+            await self._checkpoint_log_starts()
+        except OSError as exc:  # rewritten by the next DeleteRecords, topic deletion or shutdown
+            log.warning("could not write the log-start-offset checkpoint: %s", exc)
 
     # ------------------------------------------------------------------ appends and waits
     def after_append(self, part: Partition) -> None:
@@ -231,17 +292,22 @@ class ReplicaManager:
     def enforce_retention(self) -> None:
         now = self.clock.now_ms()
         for part in list(self.partitions.values()):
-            try:
-                segments = part.log.segments_to_delete(now)
-                if not segments:
-                    continue
-                delay = part.log.config.file_delete_delay_ms / 1000
-                removed = part.log.remove_segments(segments)
-                log.info("retention: deleted %d segment(s) of %s-%d; log start offset now %d",
-                         len(segments), part.topic, part.index, part.log.log_start_offset)
-                self._spawn(self._delete_later(removed, delay))
-            except Exception:
-                log.exception("retention of %s-%d failed", part.topic, part.index)
+            self._retain(part, now)
+
+    def _retain(self, part: Partition, now: int) -> None:
+        """Remove the segments of ``part`` that retention or its log start offset let go: renamed
+        now, unlinked on a worker after file.delete.delay.ms."""
+        try:
+            segments = part.log.segments_to_delete(now)
+            if not segments:
+                return
+            delay = part.log.config.file_delete_delay_ms / 1000
+            removed = part.log.remove_segments(segments)
+            log.info("retention: deleted %d segment(s) of %s-%d; log start offset now %d",
+                     len(segments), part.topic, part.index, part.log.log_start_offset)
+            self._spawn(self._delete_later(removed, delay))
+        except Exception:
+            log.exception("retention of %s-%d failed", part.topic, part.index)
 
     async def _delete_later(self, removed, delay: float) -> None:  # type: ignore[no-untyped-def]
         if delay > 0:

@@ -140,12 +140,13 @@ OS_FS: FileSystem = OsFileSystem()
 
 
 def write_atomically(path: Path, data: bytes, *, fsync: bool = False, sync_dir: bool = False,
-                     fs: FileSystem = OS_FS) -> None:
-    """Replace ``path`` with ``data`` all at once: write ``<path>.tmp`` (fsynced when ``fsync``),
-    then rename it over ``path`` (and fsync the directory when ``sync_dir``, so the rename itself
-    survives a power loss).  On failure the temporary file is removed (so a full disk does not
-    keep a half-written one) and the OSError propagates; ``path`` is left as it was."""
-    tmp = path.with_name(path.name + ".tmp")
+                     fs: FileSystem = OS_FS, tmp_suffix: str = ".tmp") -> None:
+    """Replace ``path`` with ``data`` all at once: write ``<path><tmp_suffix>`` (fsynced when
+    ``fsync``), then rename it over ``path`` (and fsync the directory when ``sync_dir``, so the
+    rename itself survives a power loss).  On failure the temporary file is removed (so a full
+    disk does not keep a half-written one) and the OSError propagates; ``path`` is left as it
+    was.  Writers that may run at the same time (threads) use different ``tmp_suffix``es."""
+    tmp = path.with_name(path.name + tmp_suffix)
     try:
         fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

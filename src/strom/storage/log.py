@@ -15,9 +15,11 @@ LogAppendTime topics and a re-encoding when the topic's ``compression.type``
 is not ``producer``.  The first batch of a newer epoch adds an entry to the
 leader-epoch cache.  Validation on append
 (Kafka's LogValidator): CreateTime timestamps must lie within
-``message.timestamp.before.max.ms`` / ``after.max.ms`` of now
-(INVALID_TIMESTAMP; checked on each batch's first and max timestamp, not on
-every record); then the idempotent-producer checks.  One pwrite per append.
+``message.timestamp.before.max.ms`` / ``after.max.ms`` of now, and a client
+batch must not claim LogAppendTime (INVALID_TIMESTAMP, the whole append
+refused; see ``_check_timestamps``: the header decides unless before.max.ms
+is set, then each record's timestamp is read); then the idempotent-producer
+checks.  One pwrite per append.
 
 Rolling (Kafka's LogSegment.shouldRoll): a new active segment starts at the
 log end offset when the incoming batches would push the active segment past
@@ -80,12 +82,13 @@ from pathlib import Path
 from strom.errors import InvalidTimestamp, KafkaStorageError, OffsetOutOfRange
 from strom.records import compression
 from strom.records.batch import (
-    BROKER_PREFIX_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes, build_batch,
-    decode_batch, patch_base_offset, patch_partition_leader_epoch, set_log_append_time, validate_batches,
+    BROKER_PREFIX_SIZE, LOG_APPEND_TIME, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes,
+    build_batch, decode_batch, patch_base_offset, patch_partition_leader_epoch, record_timestamps, set_log_append_time,
+    validate_batches,
 )
 from strom.storage.files import OS_FS, FileSystem
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
-from strom.storage.log_config import LogConfig
+from strom.storage.log_config import LONG_MAX, LogConfig
 from strom.storage.producer_state import ProducerStateManager
 from strom.storage.segment import (
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, Segment,
@@ -140,6 +143,38 @@ def _recompress(data: bytes | bytearray | memoryview, headers: list[BatchHeader]
                                transactional=h.is_transactional, partition_leader_epoch=h.partition_leader_epoch))
     new = b"".join(out)
     return new, validate_batches(new, allow_control=True)
+
+
+def _check_timestamps(data: bytes | bytearray | memoryview, headers: list[BatchHeader], now: int,
+                      config: LogConfig, *, client: bool) -> None:
+    """Kafka's LogValidator timestamp rules; raises InvalidTimestamp.
+
+    A ``client`` (leader) append of a batch marked LogAppendTime is refused (only the broker sets
+    that type).  Under
+    CreateTime every record's timestamp (NO_TIMESTAMP excepted) must lie in [now -
+    ``message.timestamp.before.max.ms``, now + ``message.timestamp.after.max.ms``].  The header
+    decides without reading records: its max timestamp (trusted, as the clients write it) against
+    the upper bound; with before.max.ms at its default (unlimited) there is no lower bound; a max
+    timestamp below the lower bound fails the whole batch.  Only when a finite lower bound lies at
+    or below the max are the records' timestamps read (a record may precede the first one)."""
+    before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
+    create_time = not config.log_append_time
+    lo, hi = now - before, now + after
+    pos = 0
+    for h in headers:
+        start, pos = pos, pos + h.size
+        if h.timestamp_type == LOG_APPEND_TIME and client:
+            raise InvalidTimestamp("a producer must not set the timestamp type LogAppendTime")
+        if not create_time or h.max_timestamp == NO_TIMESTAMP or h.timestamp_type == LOG_APPEND_TIME:
+            continue
+        if h.max_timestamp > hi or (before < LONG_MAX and h.max_timestamp < lo):
+            raise InvalidTimestamp(f"timestamp {h.max_timestamp} is out of range: it must lie within "
+                                   f"[{lo}, {hi}] (message.timestamp.before/after.max.ms around {now})")
+        if before < LONG_MAX and not h.is_control:
+            for ts in record_timestamps(memoryview(data)[start:pos]):
+                if ts != NO_TIMESTAMP and not lo <= ts <= hi:
+                    raise InvalidTimestamp(f"timestamp {ts} is out of range: it must lie within "
+                                           f"[{lo}, {hi}] (message.timestamp.before/after.max.ms around {now})")
 
 
 class Log:
@@ -330,12 +365,7 @@ class Log:
         now = self.clock.now_ms() if now_ms is None else now_ms
         config = self.config
         log_append = config.log_append_time
-        if not log_append:
-            for h in headers:
-                if (now - h.base_timestamp > config.message_timestamp_before_max_ms
-                        or h.max_timestamp - now > config.message_timestamp_after_max_ms):
-                    raise InvalidTimestamp(f"timestamp {h.base_timestamp}..{h.max_timestamp} is outside the allowed "
-                                           f"window of message.timestamp.before/after.max.ms around {now}")
+        _check_timestamps(data, headers, now, config, client=leader_epoch is not None)
         target = _CODECS.get(config.compression_type)
         if target is not None and any(h.compression != target and not h.is_control for h in headers):
             data, headers = _recompress(data, headers, target)
@@ -474,19 +504,42 @@ class Log:
         return None
 
     def max_timestamp(self) -> tuple[int, int]:
-        """(offset, timestamp) of the first record with the largest timestamp (ListOffsets
-        MAX_TIMESTAMP); (-1, -1) when the log has none."""
-        best = None
+        """(offset, timestamp) of the first record with the largest timestamp at or above the log
+        start offset (ListOffsets MAX_TIMESTAMP); (-1, -1) when the log has none.  Records
+        below the start (DeleteRecords) do not count: Kafka would still name them, but a reader
+        sent there only gets OFFSET_OUT_OF_RANGE.  Segments answer from their in-memory maximum,
+        except the one holding the start when that maximum's batch begins below it: then its batch
+        headers from the start on (and the records of the batch holding the start) decide."""
+        lso = self.log_start_offset
+        best: tuple[int, Segment, int] | None = None  # (timestamp, segment, last offset of its batch)
         for seg in self._segments:
-            if seg.max_timestamp >= 0 and (best is None or seg.max_timestamp > best.max_timestamp):
-                best = seg
+            if seg.max_timestamp < 0 or seg.next_offset <= lso:
+                continue
+            ts, last = seg.max_timestamp, seg.offset_of_max_timestamp
+            holder = seg.translate_offset(last) if seg.base_offset < lso <= last else None
+            if seg.base_offset < lso and (last < lso or holder is None or holder[1].base_offset < lso):
+                # the batch of that maximum begins below the start: the largest from the start on
+                ts, last = -1, -1
+                found = seg.translate_offset(lso)
+                if found is not None:
+                    for pos, h in seg.iter_headers(found[0]):
+                        top = h.max_timestamp
+                        if h.base_offset < lso and h.timestamp_type != LOG_APPEND_TIME:
+                            # the batch holding the start: only its records from the start count
+                            top = max((r.timestamp for r in decode_batch(seg.read(pos, h.size))[1]
+                                       if r.offset >= lso), default=-1)
+                        if top > ts:
+                            ts, last = top, h.last_offset
+            if ts >= 0 and (best is None or ts > best[0]):
+                best = (ts, seg, last)
         if best is None:
             return -1, -1
-        found = best.translate_offset(best.offset_of_max_timestamp)
+        _, seg, last = best
+        found = seg.translate_offset(last)
         if found is None:
             return -1, -1
         pos, h = found
-        records = decode_batch(best.read(pos, h.size))[1]
+        records = [r for r in decode_batch(seg.read(pos, h.size))[1] if r.offset >= lso]
         if not records:
             return -1, -1
         if h.timestamp_type == LOG_APPEND_TIME:
@@ -563,15 +616,21 @@ class Log:
         self.flush()
 
     # ------------------------------------------------------------------ retention
-    def increment_log_start_offset(self, offset: int) -> None:
-        """DeleteRecords: move the log start offset up to ``offset`` (<= high watermark); whole
-        segments below it go at the next ``segments_to_delete``."""
-        if offset > self._high_watermark:
+    def increment_log_start_offset(self, offset: int) -> bool:
+        """DeleteRecords: move the log start offset up to ``offset`` (0 <= offset <= high
+        watermark; raises OffsetOutOfRange and changes nothing otherwise); returns whether it
+        moved.  Reads below it answer OffsetOutOfRange at once; the leader-epoch cache is
+        truncated from the start; whole segments below it go at the next ``segments_to_delete``.
+        The new start is durable only once the caller writes the log-start-offset checkpoint
+        (LogManager.log_start_checkpoint_plan)."""
+        if offset < 0 or offset > self._high_watermark:
             raise OffsetOutOfRange(f"cannot move the log start offset of {self.topic}-{self.partition} to "
-                                   f"{offset}, beyond the high watermark {self._high_watermark}")
-        if offset > self.log_start_offset:
-            self.log_start_offset = offset
-            self.leader_epoch_cache.truncate_from_start(offset)
+                                   f"{offset}: it must lie within [0, {self._high_watermark}] (the high watermark)")
+        if offset <= self.log_start_offset:
+            return False
+        self.log_start_offset = offset
+        self.leader_epoch_cache.truncate_from_start(offset)
+        return True
 
     def segments_to_delete(self, now_ms: int) -> list[Segment]:
         """Oldest whole segments that may go (Kafka's deleteOldSegments): older than retention.ms

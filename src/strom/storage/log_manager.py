@@ -3,7 +3,11 @@
 Files in the data directory (Kafka's formats):
 * ``recovery-point-offset-checkpoint`` and ``log-start-offset-checkpoint``:
   a version line ``0``, a count line, then ``<topic> <partition> <offset>`` lines;
-  written atomically (temp file + rename).
+  written atomically (temp file + rename).  Both at shutdown; the log start
+  offsets also whenever DeleteRecords moves one (``log_start_checkpoint_plan``,
+  before the request is answered: a ``kill -9`` never brings deleted records
+  back).  Retention needs no checkpoint: the segments it removes are gone from
+  disk, and a log starts at its first segment or later.
 * ``.kafka_cleanshutdown``: present after a clean shutdown; ``load`` removes it
   and skips the recovery scan when it was there.  Without it (a crash or
   ``kill -9``) ``load`` re-validates the logs' tails and logs one line for the
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from strom.storage.files import OS_FS, FileSystem, write_atomically
@@ -63,10 +67,13 @@ def read_checkpoint(path: Path, fs: FileSystem = OS_FS) -> dict[tuple[str, int],
     return out
 
 
-def write_checkpoint(path: Path, values: dict[tuple[str, int], int], fs: FileSystem = OS_FS) -> None:
-    """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename)."""
+def write_checkpoint(path: Path, values: dict[tuple[str, int], int], fs: FileSystem = OS_FS, *,
+                     sync_dir: bool = False, tmp_suffix: str = ".tmp") -> None:
+    """Write a Kafka offset checkpoint file atomically (temp file, fsync, rename; with
+    ``sync_dir`` the directory is fsynced too, so the rename survives a power loss)."""
     lines = ["0", str(len(values))] + [f"{t} {p} {o}" for (t, p), o in sorted(values.items())]
-    write_atomically(path, ("\n".join(lines) + "\n").encode(), fsync=True, fs=fs)
+    write_atomically(path, ("\n".join(lines) + "\n").encode(), fsync=True, sync_dir=sync_dir, fs=fs,
+                     tmp_suffix=tmp_suffix)
 
 
 class LogManager:
@@ -133,6 +140,20 @@ class LogManager:
         for (name, _), the_log in self._logs.items():
             if name == topic:
                 the_log.update_config(config)
+
+    def log_start_checkpoint_plan(self) -> Callable[[], None]:
+        """Loop thread: capture every log's start offset now; the returned closure writes them to
+        ``log-start-offset-checkpoint`` (temp file, fsync, rename, directory fsync) on a worker
+        thread.  DeleteRecords runs it before it answers, so a crash never brings deleted records
+        back.  Callers run one plan at a time (they share a temporary file, ``<name>.async.tmp``,
+        distinct from the one of ``write_checkpoints`` at shutdown, which a worker still running
+        then must not interleave with)."""
+        values = {k: l.log_start_offset for k, l in self._logs.items()}
+        path, fs = self.dir / LOG_START_CHECKPOINT, self.fs
+
+        def write() -> None:
+            write_checkpoint(path, values, fs, sync_dir=True, tmp_suffix=".async.tmp")
+        return write
 
     def write_checkpoints(self) -> None:
         write_checkpoint(self.dir / RECOVERY_CHECKPOINT, {k: l.recovery_point for k, l in self._logs.items()}, self.fs)

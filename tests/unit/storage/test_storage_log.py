@@ -7,7 +7,9 @@ import pytest
 
 from strom.errors import InvalidTimestamp, OffsetOutOfRange
 from strom.records import compression
-from strom.records.batch import NewRecord, build_batch, iter_records, read_header, validate_batches
+from strom.records.batch import (
+    NewRecord, build_batch, iter_records, read_header, set_log_append_time, validate_batches,
+)
 from strom.storage.faults import FaultyFileSystem
 from strom.storage.log import Log, parse_partition_dir
 from strom.storage.log_config import LogConfig
@@ -306,3 +308,80 @@ def test_inactive_segments_share_a_bounded_pool_of_descriptors(tmp_path, clock, 
     assert len(os.listdir("/proc/self/fd")) - fds_before <= 3 + 3
     assert [v[:3] for v in values(reopened)] == [b"%03d" % i for i in range(40)]
     reopened.close()
+
+
+def test_before_max_ms_checks_every_record_even_out_of_order_in_a_batch(tmp_path, clock):
+    """The first record is recent, a later one too old: the header alone cannot tell; the records
+    are read and the whole append is refused."""
+    log = open_log(tmp_path, clock, message_timestamp_before_max_ms=5000)
+    now = clock.now_ms()
+    mixed = build_batch([NewRecord(None, b"new", timestamp=now), NewRecord(None, b"old", timestamp=now - 5001)],
+                        timestamp_ms=now)
+    with pytest.raises(InvalidTimestamp):
+        append(log, mixed)
+    too_old = build_batch([NewRecord(None, b"old", timestamp=now - 6000)], timestamp_ms=now - 6000)
+    with pytest.raises(InvalidTimestamp):
+        append(log, too_old)
+    fine = build_batch([NewRecord(None, b"a", timestamp=now), NewRecord(None, b"b", timestamp=now - 5000)],
+                       timestamp_ms=now, compression=compression.GZIP)
+    append(log, fine)
+    assert log.log_end_offset == 2 and values(log) == [b"a", b"b"]
+    # the default (no lower bound) never reads the records: an ancient record is accepted
+    free = open_log(tmp_path, clock, "free-0")
+    append(free, build_batch([NewRecord(None, b"x", timestamp=now), NewRecord(None, b"y", timestamp=1)],
+                             timestamp_ms=now))
+    assert free.log_end_offset == 2
+
+
+def test_a_client_batch_claiming_log_append_time_is_refused(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    data = bytearray(batch(b"x", ts=clock.now_ms()))
+    set_log_append_time(data, 0, clock.now_ms())
+    with pytest.raises(InvalidTimestamp):
+        append(log, bytes(data), leader_epoch=0)
+    assert log.log_end_offset == 0
+    append(log, bytes(data))  # a replicated or internal append keeps the leader's stamp
+    assert log.log_end_offset == 1
+
+
+def test_max_timestamp_ignores_records_below_the_log_start(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    for ts in (T0 + 9, T0 + 5, T0 + 7, T0 + 7, T0 + 6):
+        append(log, batch(b"v", ts=ts))
+    assert log.max_timestamp() == (0, T0 + 9)
+    log.increment_log_start_offset(1)
+    assert log.max_timestamp() == (2, T0 + 7)
+    log.increment_log_start_offset(5)
+    assert log.max_timestamp() == (-1, -1)
+
+
+def test_increment_log_start_offset_bounds_and_epochs(tmp_path, clock):
+    log = open_log(tmp_path, clock)
+    for epoch in (1, 1, 2, 3):
+        append(log, batch(b"v"), leader_epoch=epoch)
+    with pytest.raises(OffsetOutOfRange):
+        log.increment_log_start_offset(-1)
+    with pytest.raises(OffsetOutOfRange):
+        log.increment_log_start_offset(5)
+    assert log.log_start_offset == 0
+    assert log.increment_log_start_offset(3) is True
+    assert log.increment_log_start_offset(2) is False  # never backwards
+    assert log.log_start_offset == 3
+    assert [(e.epoch, e.start_offset) for e in log.leader_epoch_cache.entries] == [(3, 3)]
+    with pytest.raises(OffsetOutOfRange):
+        log.read(2, 100)
+    assert [r.offset for r in iter_records(log.read(3, 100))] == [3]
+    log.close()
+    again = Log(log.dir, LogConfig(), clock=clock, log_start_offset=3)
+    assert again.log_start_offset == 3 and [e.epoch for e in again.leader_epoch_cache.entries] == [3]
+
+
+def test_max_timestamp_when_the_start_falls_inside_a_batch(tmp_path, clock):
+    """The batch holding the new start carried the largest timestamp in a record now deleted: the
+    answer is the largest timestamp of what is left, in whichever batch."""
+    log = open_log(tmp_path, clock)
+    append(log, build_batch([NewRecord(None, b"a", timestamp=T0 + 90), NewRecord(None, b"b", timestamp=T0 + 10)],
+                            timestamp_ms=T0 + 90))
+    append(log, batch(b"c", ts=T0 + 50))
+    log.increment_log_start_offset(1)
+    assert log.max_timestamp() == (2, T0 + 50)

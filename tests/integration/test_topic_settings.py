@@ -118,7 +118,7 @@ def test_a_batch_with_one_record_outside_the_window_is_refused_whole(shared_brok
     records = [{"value": b"a", "timestamp": now}, {"value": b"old", "timestamp": now - 2 * 86400000},
                {"value": b"b", "timestamp": now}]
     for conf in ({}, {"compression.type": "zstd"}):
-        errors = produce(shared_broker, topic, records, **{"linger.ms": 200, **conf})
+        errors = produce(shared_broker, topic, records, **{"linger.ms": 2000, **conf})
         assert all(e is not None and e.code() == KafkaError.INVALID_TIMESTAMP for e in errors), errors
     assert produce(shared_broker, topic, [records[0]]) == [None]
     assert [(m.offset(), m.value()) for m in read(shared_broker, topic, 1)] == [(0, b"a")]

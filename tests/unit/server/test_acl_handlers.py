@@ -268,3 +268,19 @@ def test_records_round_trip_through_bytes(node: Node) -> None:
     records = [r for r in _all_records(node) if r.TYPE in ("acl", "scram_credential", "remove_scram_credential")]
     assert [r.TYPE for r in records] == ["acl", "scram_credential", "remove_scram_credential"]
     assert all(decode(*encode(r)) == r for r in records)
+
+
+def test_images_are_not_changed_by_later_records(node: Node) -> None:
+    create(node, 3, creation(R.TOPIC, "t", P.LITERAL))
+    alter(node, upsertions=[upsertion("alice")])
+    before = node.metadata.image
+    acls, credentials = dict(before.acls), {u: dict(c) for u, c in before.scram_credentials.items()}
+    create(node, 3, creation(R.TOPIC, "u", P.LITERAL))
+    node.call(DELETE_ACLS, 3, {"filters": [acl_filter(name="t")]})
+    alter(node, upsertions=[upsertion("alice", SHA512), upsertion("bob")])
+    alter(node, deletions=[("alice", SHA256)])
+    assert dict(before.acls) == acls
+    assert {u: dict(c) for u, c in before.scram_credentials.items()} == credentials
+    after = node.metadata.image
+    assert [a.resource_name for a in after.acls.values()] == ["u"]
+    assert {u: sorted(c) for u, c in after.scram_credentials.items()} == {"alice": [SHA512], "bob": [SHA256]}

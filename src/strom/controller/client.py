@@ -15,9 +15,11 @@ from typing import Any
 
 from strom.controller.controller import Controller
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.acls import AclBinding, AclFilter
 from strom.metadata.controller_client import (
-    BrokerHeartbeat, BrokerHeartbeatResult, ConfigChanges, EntryResult, NewPartitions, NewTopic, RegisterBroker,
-    RegisterBrokerResult, TopicResult, TopicToDelete, WriteResult,
+    AclCreateResult, AclDeleteResult, BrokerHeartbeat, BrokerHeartbeatResult, ConfigChanges, EntryResult,
+    NewPartitions, NewTopic, RegisterBroker, RegisterBrokerResult, ScramDeletion, ScramUpsertion, TopicResult,
+    TopicToDelete, WriteResult,
 )
 from strom.metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
 
@@ -91,3 +93,13 @@ class LocalControllerClient:
     async def broker_heartbeat(self, request: BrokerHeartbeat) -> BrokerHeartbeatResult:
         result = await self._controller.broker_heartbeat(request)
         return replace(result, metadata_offset=self._controller.committed_offset)
+
+    async def create_acls(self, creations: Sequence[AclBinding]) -> WriteResult[AclCreateResult]:
+        return self._result(await self._controller.create_acls(creations))
+
+    async def delete_acls(self, filters: Sequence[AclFilter]) -> WriteResult[AclDeleteResult]:
+        return self._result(await self._controller.delete_acls(filters))
+
+    async def alter_user_scram_credentials(self, deletions: Sequence[ScramDeletion],
+                                           upsertions: Sequence[ScramUpsertion]) -> WriteResult[EntryResult]:
+        return self._result(await self._controller.alter_user_scram_credentials(deletions, upsertions))

@@ -36,11 +36,15 @@ from strom.config import (
     validate_topic_configs,
 )
 from strom.controller import placement
+from strom.controller.acl_control import plan_create_acls, plan_delete_acls
 from strom.controller.broker_heartbeats import BrokerControlState, BrokerHeartbeatManager, next_state, state_of
 from strom.controller.metadata_log import MetadataLog
+from strom.controller.scram_control import plan_alter_scram
 from strom.errors import ErrorCode, KafkaError
+from strom.metadata.acls import AclBinding, AclFilter
 from strom.metadata.controller_client import (
-    BrokerHeartbeat, BrokerHeartbeatResult, RegisterBroker, RegisterBrokerResult, TopicResult,
+    AclCreateResult, AclDeleteResult, BrokerHeartbeat, BrokerHeartbeatResult, EntryResult, RegisterBroker,
+    RegisterBrokerResult, ScramDeletion, ScramUpsertion, TopicResult,
 )
 from strom.metadata.image import EMPTY_IMAGE, BrokerRegistration, PartitionState, TopicImage
 from strom.metadata.names import MAX_TOPIC_NAME, validate_topic_name
@@ -459,6 +463,29 @@ class Controller:
             records: list[MetadataRecord] = [ConfigRecord(BROKER_RESOURCE, broker, k, new.get(k))
                                              for k in set(current) | set(new) if current.get(k) != new.get(k)]
             await self._commit(records)
+
+    # ------------------------------------------------------------------ ACLs and SCRAM credentials
+    async def create_acls(self, creations: Sequence[AclBinding]) -> list[AclCreateResult]:
+        """Store ACL bindings (``strom.controller.acl_control``); one result per creation."""
+        async with self._lock:
+            records, results = plan_create_acls(self.image, creations)
+            await self._commit(records)
+            return results
+
+    async def delete_acls(self, filters: Sequence[AclFilter]) -> list[AclDeleteResult]:
+        """Delete the bindings each filter matches; one result per filter."""
+        async with self._lock:
+            records, results = plan_delete_acls(self.image, filters)
+            await self._commit(records)
+            return results
+
+    async def alter_user_scram_credentials(self, deletions: Sequence[ScramDeletion],
+                                           upsertions: Sequence[ScramUpsertion]) -> list[EntryResult]:
+        """Store or delete SCRAM credentials (``strom.controller.scram_control``); one result per user."""
+        async with self._lock:
+            records, results = plan_alter_scram(self.image, deletions, upsertions)
+            await self._commit(records)
+            return results
 
     # ------------------------------------------------------------------ producer ids
     async def allocate_producer_id(self) -> int:

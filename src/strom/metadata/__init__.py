@@ -5,6 +5,8 @@
 - ``cache``: ``MetadataCache``, the broker's published image and its listeners;
 - ``controller_client``: ``ControllerClient``, the broker's narrow write path to the active controller;
 - ``names``: topic name rules.
+- ``acls``: ACL bindings and filters (Kafka's enums, validation, matching); ``scram``: SCRAM
+  mechanisms, iteration bounds and key derivation.  Both are stored, not enforced, for now.
 
 Layering (pyproject's import-linter contracts): this package sits below ``strom.controller`` and
 ``strom.coordinator`` and above raft/replication, so the controller builds its images with the same

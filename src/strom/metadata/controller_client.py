@@ -24,6 +24,10 @@ forwarding — and turns the answers back into these values).  So:
 - ``register_broker`` and ``broker_heartbeat`` are the broker lifecycle
   (BrokerRegistration and BrokerHeartbeat, APIs 62 and 63): a forwarding
   client sends them to the active controller as they are.
+- ``create_acls``, ``delete_acls`` (CreateAcls, DeleteAcls) and
+  ``alter_user_scram_credentials`` (AlterUserScramCredentials) store ACL
+  bindings and SCRAM credentials in the metadata log; a forwarding client
+  sends those requests to the active controller as they are.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from strom.errors import ErrorCode
+from strom.metadata.acls import AclBinding, AclFilter
 from strom.metadata.records import BrokerEndpoint
 
 T = TypeVar("T")
@@ -159,6 +164,42 @@ class BrokerHeartbeatResult:
     metadata_offset: int = -1
 
 
+@dataclass(frozen=True)
+class ScramDeletion:
+    """AlterUserScramCredentialsRequest.ScramCredentialDeletion (mechanism: Kafka's code)."""
+
+    name: str
+    mechanism: int
+
+
+@dataclass(frozen=True)
+class ScramUpsertion:
+    """AlterUserScramCredentialsRequest.ScramCredentialUpsertion."""
+
+    name: str
+    mechanism: int
+    iterations: int
+    salt: bytes
+    salted_password: bytes
+
+
+@dataclass(frozen=True)
+class AclCreateResult:
+    """The answer for one CreateAcls creation."""
+
+    error_code: ErrorCode = ErrorCode.NONE
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class AclDeleteResult:
+    """The answer for one DeleteAcls filter: the bindings it matched (and so deleted)."""
+
+    error_code: ErrorCode = ErrorCode.NONE
+    error_message: str | None = None
+    matching_acls: tuple[AclBinding, ...] = ()
+
+
 class ControllerClient(Protocol):
     async def create_topics(self, topics: Sequence[NewTopic], *, validate_only: bool = False
                             ) -> WriteResult[TopicResult]: ...
@@ -179,3 +220,12 @@ class ControllerClient(Protocol):
     async def register_broker(self, request: RegisterBroker) -> RegisterBrokerResult: ...
 
     async def broker_heartbeat(self, request: BrokerHeartbeat) -> BrokerHeartbeatResult: ...
+
+    async def create_acls(self, creations: Sequence[AclBinding]) -> WriteResult[AclCreateResult]: ...
+
+    async def delete_acls(self, filters: Sequence[AclFilter]) -> WriteResult[AclDeleteResult]: ...
+
+    async def alter_user_scram_credentials(self, deletions: Sequence[ScramDeletion],
+                                           upsertions: Sequence[ScramUpsertion]) -> WriteResult[EntryResult]:
+        """One result per user named (``EntryResult.name``), in the order of first mention."""
+        ...

@@ -15,6 +15,7 @@ whole log from the start rebuilds the image after a restart.
 """
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -22,10 +23,16 @@ from types import MappingProxyType
 from typing import Any
 
 from strom.config import DYNAMIC_BROKER_CONFIGS, BrokerConfig, validate_topic_configs
+from strom.metadata.acls import AclBinding
 from strom.metadata.records import (
     BROKER_RESOURCE, BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, MetadataRecord, PartitionRecord,
     ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnregisterBrokerRecord,
 )
+from strom.metadata.records import (
+    AccessControlEntryRecord, RemoveAccessControlEntryRecord, RemoveUserScramCredentialRecord,
+    UserScramCredentialRecord,
+)
+from strom.metadata.scram import ScramCredential, ScramMechanism
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -81,7 +88,9 @@ class BrokerRegistration:
 @dataclass(frozen=True)
 class MetadataImage:
     """``offset``: offset of the last record applied (-1: none).  ``broker_configs``: broker id
-    ("" = cluster-wide default) -> dynamic overrides.  ``brokers``: registered brokers by id."""
+    ("" = cluster-wide default) -> dynamic overrides.  ``brokers``: registered brokers by id.
+    ``acls``: ACL bindings by id (stored, not enforced).  ``scram_credentials``: user -> mechanism ->
+    credential."""
 
     topics: Mapping[str, TopicImage] = field(default_factory=lambda: _EMPTY)
     topics_by_id: Mapping[uuid.UUID, TopicImage] = field(default_factory=lambda: _EMPTY)
@@ -89,6 +98,9 @@ class MetadataImage:
     next_producer_id: int = 0
     offset: int = -1
     brokers: Mapping[int, BrokerRegistration] = field(default_factory=lambda: _EMPTY)
+    acls: Mapping[str, AclBinding] = field(default_factory=lambda: _EMPTY)
+    scram_credentials: Mapping[str, Mapping[ScramMechanism, ScramCredential]] = field(
+        default_factory=lambda: _EMPTY)
 
     @property
     def live_brokers(self) -> list[int]:
@@ -151,6 +163,8 @@ class MetadataDelta:
         self._broker_configs: dict[str, dict[str, str]] = {}
         self._brokers: dict[int, BrokerRegistration | None] = {}  # changed registrations; None = unregistered
         self._next_producer_id = base.next_producer_id
+        self._acls: dict[str, AclBinding] | None = None  # copied on the first ACL record
+        self._scram: dict[str, dict[ScramMechanism, ScramCredential]] = {}  # changed users (copies)
 
     def _topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         if topic_id in self._topics:
@@ -224,8 +238,34 @@ class MetadataDelta:
                 fenced=current.fenced if record.fenced is None else record.fenced,
                 in_controlled_shutdown=(current.in_controlled_shutdown if record.in_controlled_shutdown is None
                                         else record.in_controlled_shutdown))
+        elif isinstance(record, (AccessControlEntryRecord, RemoveAccessControlEntryRecord)):
+            self._replay_acl(record)
+        elif isinstance(record, (UserScramCredentialRecord, RemoveUserScramCredentialRecord)):
+            self._replay_scram(record)
         else:  # pragma: no cover
             raise TypeError(f"unknown metadata record {record!r}")
+
+    def _replay_acl(self, record: AccessControlEntryRecord | RemoveAccessControlEntryRecord) -> None:
+        if self._acls is None:
+            self._acls = dict(self.base.acls)
+        if isinstance(record, RemoveAccessControlEntryRecord):
+            self._acls.pop(record.id, None)
+        else:
+            self._acls[record.id] = AclBinding(record.resource_type, record.resource_name, record.pattern_type,
+                                               record.principal, record.host, record.operation,
+                                               record.permission_type)
+
+    def _replay_scram(self, record: UserScramCredentialRecord | RemoveUserScramCredentialRecord) -> None:
+        user = self._scram.get(record.name)
+        if user is None:
+            user = self._scram[record.name] = dict(self.base.scram_credentials.get(record.name, _EMPTY))
+        mechanism = ScramMechanism(record.mechanism)
+        if isinstance(record, RemoveUserScramCredentialRecord):
+            user.pop(mechanism, None)
+        else:
+            user[mechanism] = ScramCredential(mechanism, base64.b64decode(record.salt),
+                                              base64.b64decode(record.stored_key),
+                                              base64.b64decode(record.server_key), record.iterations)
 
     def broker(self, broker_id: int) -> BrokerRegistration | None:
         """The registration of ``broker_id`` as of the records replayed so far."""
@@ -283,4 +323,15 @@ class MetadataDelta:
                 else:
                     changed[broker_id] = reg
             brokers = _frozen(changed)
-        return MetadataImage(topics, topics_by_id, broker_configs, self._next_producer_id, offset, brokers)
+        acls = base.acls if self._acls is None else _frozen(self._acls)
+        scram = base.scram_credentials
+        if self._scram:
+            users = dict(base.scram_credentials)
+            for name, credentials in self._scram.items():
+                if credentials:
+                    users[name] = _frozen(credentials)
+                else:
+                    users.pop(name, None)
+            scram = _frozen(users)
+        return MetadataImage(topics, topics_by_id, broker_configs, self._next_producer_id, offset, brokers,
+                             acls=acls, scram_credentials=scram)

@@ -17,6 +17,13 @@ follow Kafka's metadata records (TopicRecord, PartitionRecord, ...) in snake cas
   unregister_broker {"broker_id", "broker_epoch"}
   broker_registration_change {"broker_id", "broker_epoch", "fenced", "in_controlled_shutdown"}
                   (null = unchanged)
+  acl            {"id", "resource_type", "resource_name", "pattern_type", "principal", "host", "operation",
+                  "permission_type"}  (Kafka's AccessControlEntryRecord; enum codes of ``strom.metadata.acls``)
+  remove_acl     {"id"}  (Kafka's RemoveAccessControlEntryRecord)
+  scram_credential {"name", "mechanism" (1 SCRAM-SHA-256, 2 SCRAM-SHA-512), "salt", "stored_key", "server_key",
+                  "iterations"}  (Kafka's UserScramCredentialRecord; the byte fields in base64; it replaces
+                  any earlier credential of that user and mechanism)
+  remove_scram_credential {"name", "mechanism"}  (Kafka's RemoveUserScramCredentialRecord)
 
 A broker's epoch is the offset of its ``register_broker`` record (Kafka's rule); a registration
 record replaces any earlier registration of that broker id.
@@ -117,11 +124,57 @@ class BrokerRegistrationChangeRecord:
     in_controlled_shutdown: bool | None = None
 
 
+@dataclass(frozen=True)
+class AccessControlEntryRecord:
+    """One ACL binding, ``id`` a UUID string (Kafka's AccessControlEntryRecord)."""
+
+    TYPE: ClassVar[str] = "acl"
+    id: str
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+@dataclass(frozen=True)
+class RemoveAccessControlEntryRecord:
+    TYPE: ClassVar[str] = "remove_acl"
+    id: str
+
+
+@dataclass(frozen=True)
+class UserScramCredentialRecord:
+    """A SCRAM credential (RFC 5802): ``salt``, ``stored_key`` and ``server_key`` in base64; the
+    salted password itself is never stored."""
+
+    TYPE: ClassVar[str] = "scram_credential"
+    name: str
+    mechanism: int
+    salt: str
+    stored_key: str
+    server_key: str
+    iterations: int
+
+
+@dataclass(frozen=True)
+class RemoveUserScramCredentialRecord:
+    TYPE: ClassVar[str] = "remove_scram_credential"
+    name: str
+    mechanism: int
+
+
 MetadataRecord = (TopicRecord | PartitionRecord | RemoveTopicRecord | ConfigRecord | ProducerIdsRecord
-                  | RegisterBrokerRecord | UnregisterBrokerRecord | BrokerRegistrationChangeRecord)
+                  | RegisterBrokerRecord | UnregisterBrokerRecord | BrokerRegistrationChangeRecord
+                  | AccessControlEntryRecord | RemoveAccessControlEntryRecord | UserScramCredentialRecord
+                  | RemoveUserScramCredentialRecord)
 _BY_TYPE: dict[str, Any] = {cls.TYPE: cls for cls in
                             (TopicRecord, PartitionRecord, RemoveTopicRecord, ConfigRecord, ProducerIdsRecord,
-                             RegisterBrokerRecord, UnregisterBrokerRecord, BrokerRegistrationChangeRecord)}
+                             RegisterBrokerRecord, UnregisterBrokerRecord, BrokerRegistrationChangeRecord,
+                             AccessControlEntryRecord, RemoveAccessControlEntryRecord, UserScramCredentialRecord,
+                             RemoveUserScramCredentialRecord)}
 
 
 def encode(record: MetadataRecord) -> tuple[bytes, bytes]:
@@ -138,4 +191,6 @@ def decode(key: bytes, value: bytes) -> MetadataRecord:
 
 __all__ = ["TopicRecord", "PartitionRecord", "RemoveTopicRecord", "ConfigRecord", "ProducerIdsRecord",
            "BrokerEndpoint", "RegisterBrokerRecord", "UnregisterBrokerRecord", "BrokerRegistrationChangeRecord",
+           "AccessControlEntryRecord", "RemoveAccessControlEntryRecord", "UserScramCredentialRecord",
+           "RemoveUserScramCredentialRecord",
            "MetadataRecord", "encode", "decode", "TOPIC_RESOURCE", "BROKER_RESOURCE", "field"]

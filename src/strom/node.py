@@ -36,6 +36,7 @@ from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
 from strom.metadata.image import MetadataDelta, MetadataImage
 from strom.metadata.records import BROKER_RESOURCE, ConfigRecord, PartitionRecord, RemoveTopicRecord, TopicRecord
+from strom.replication.log_cleaner import LogCleanerManager
 from strom.replication.replica_manager import ReplicaManager
 from strom.replication.writer import LocalPartitionWriter
 from strom.server.context import BrokerServices
@@ -211,6 +212,11 @@ class Node:
         try:
             async with asyncio.TaskGroup() as tg:
                 self.replicas.start(tg)
+                self.cleaner = LogCleanerManager(self.replicas, self.clock, threads=config["log.cleaner.threads"],
+                                                 dedupe_buffer_size=config["log.cleaner.dedupe.buffer.size"],
+                                                 backoff_ms=config["log.cleaner.backoff.ms"])
+                if config["log.cleaner.enable"]:
+                    self.cleaner.start(tg)
                 self.replicas.purge_unknown((t.name, p) for t in self.metadata.image.topics.values()
                                             for p in t.partitions)
                 await self._ensure_offsets_topic()

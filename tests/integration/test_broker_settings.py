@@ -183,11 +183,8 @@ STROM = str(Path(sys.executable).with_name("strom"))
       "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"], "listeners"),
     (["strom.http.port=18080"], "strom.http.port"),
     (["controller.quorum.voters=1@localhost:19093,2@localhost:19094"], "controller.quorum.voters"),
-    (["log.cleanup.policy=compact"], "log.cleanup.policy"),
-    (["log.cleanup.policy=compact,delete"], "log.cleanup.policy"),
     (["process.roles=broker"], "process.roles"),
-], ids=["ssl", "sasl-second", "mapped-sasl-ssl", "second-plaintext", "http-port", "other-voters", "compact",
-        "compact-delete", "broker-only"])
+], ids=["ssl", "sasl-second", "mapped-sasl-ssl", "second-plaintext", "http-port", "other-voters", "broker-only"])
 def test_unimplemented_settings_are_refused_at_start_up(tmp_path, overrides, setting):
     """A setting Strom accepts as Kafka does but cannot serve yet stops `strom serve` with exit 2 and
     one line naming the setting, instead of a broker that silently serves something else."""

@@ -83,6 +83,7 @@ from strom.records.batch import (
     BROKER_PREFIX_SIZE, LOG_APPEND_TIME, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes, build_batch,
     decode_batch, patch_base_offset, patch_partition_leader_epoch, set_log_append_time, validate_batches,
 )
+from strom.storage.cleaner import check_keys, recover_swaps
 from strom.storage.files import OS_FS, FileSystem
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from strom.storage.log_config import LogConfig
@@ -162,6 +163,8 @@ class Log:
         self.truncated_bytes = 0  # bytes the last open cut off: torn tails and the segments after them
         self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
+        self.first_dirty_offset = 0  # compaction: offsets below it were cleaned (see cleaner.py)
+        self.last_clean = None  # compaction: the CleanResult of the last clean (cleaner.py), None before
         fs.makedirs(self.dir)
         self._load(clean, log_start_offset)
         self._high_watermark = self.log_end_offset
@@ -181,6 +184,8 @@ class Log:
         stems = set()
         fs = self.fs
         names = fs.listdir(self.dir)
+        if recover_swaps(fs, self.dir, names):  # an interrupted compaction swap: finish it first
+            names = fs.listdir(self.dir)
         for name in names:
             if name.endswith(_STALE_SUFFIXES):
                 fs.unlink(self.dir / name, missing_ok=True)
@@ -336,6 +341,8 @@ class Log:
                         or h.max_timestamp - now > config.message_timestamp_after_max_ms):
                     raise InvalidTimestamp(f"timestamp {h.base_timestamp}..{h.max_timestamp} is outside the allowed "
                                            f"window of message.timestamp.before/after.max.ms around {now}")
+        if config.compact:  # Kafka refuses keyless records in compacted topics (per-record check)
+            check_keys(data, headers)
         target = _CODECS.get(config.compression_type)
         if target is not None and any(h.compression != target and not h.is_control for h in headers):
             data, headers = _recompress(data, headers, target)
@@ -391,7 +398,7 @@ class Log:
             return
         config = self.config
         if (seg.size > config.segment_bytes - incoming_bytes
-                or seg.time_waited_for_roll(now, incoming_max_ts) > config.segment_ms
+                or seg.time_waited_for_roll(now, incoming_max_ts) > config.max_segment_ms
                 or seg.is_full_index or not seg.offset_fits(last_offset)):
             self.roll()
 
@@ -605,6 +612,26 @@ class Log:
             self.recovery_point = max(self.recovery_point, self.log_start_offset)
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         return removed
+
+    # ------------------------------------------------------------------ compaction (see cleaner.py)
+    def open_cleaned_segment(self, base_offset: int) -> Segment:
+        """Loop thread: open a segment the cleaner just renamed into place (not yet in the log)."""
+        seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
+                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms(),
+                      fs=self.fs)
+        seg.load(recover=False)
+        seg.mark_inactive()
+        return seg
+
+    def replace_cleaned_segments(self, old: list[Segment], new: list[Segment], first_dirty: int) -> None:
+        """Loop thread: the cleaner's swap — ``new`` (cleaned, covering the offsets of ``old``) take
+        the place of ``old`` (already renamed ``*.deleted``); offsets below ``first_dirty`` are clean."""
+        gone = {id(s) for s in old}
+        kept = [s for s in self._segments if id(s) not in gone]
+        self._segments = sorted(kept + new, key=lambda s: s.base_offset)
+        self._bases = [s.base_offset for s in self._segments]
+        self.first_dirty_offset = max(self.first_dirty_offset, first_dirty)
+        self._dir_dirty = True
 
     def expire_producers(self, now_ms: int) -> int:
         return self.producer_state.expire(now_ms)

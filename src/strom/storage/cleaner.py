@@ -292,9 +292,9 @@ def _record_spans(data: bytes | memoryview, count: int) -> Iterator[tuple[int, i
         pos = end
 
 
-def _records_block(h: BatchHeader, batch: memoryview) -> bytes | memoryview:
+def _records_block(h: BatchHeader, batch: memoryview) -> bytes:
     body = batch[HEADER_SIZE:]
-    return compression.decompress(h.compression, body) if h.compression else body
+    return compression.decompress(h.compression, body) if h.compression else bytes(body)
 
 
 def _control_type(batch: memoryview) -> int:
@@ -302,6 +302,114 @@ def _control_type(batch: memoryview) -> int:
     if not records or records[0].key is None or len(records[0].key) < 4:
         return -1
     return struct.unpack_from(">h", records[0].key, 2)[0]
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A zigzag varint at ``pos``: (value, next position); IndexError past the end."""
+    shift = v = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            return (v >> 1) ^ -(v & 1), pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("malformed varint")
+
+
+class OffsetMap:
+    """The dirty section's key -> offset of its last record, and the timestamps of the tombstones
+    among those records (by offset).  ``finish`` sorts the live offsets for the rewrite: a record
+    of the dirty section is kept exactly when its offset is live (its key's last), so the rewrite
+    of a dirty batch needs record lengths and offset deltas only, not keys."""
+
+    def __init__(self, first_dirty: int) -> None:
+        self.first_dirty = first_dirty
+        self.keys: dict[bytes, int] = {}
+        self.tombstones: dict[int, int] = {}  # offset -> timestamp, of every tombstone seen
+        self.live: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add_block(self, data: bytes, count: int, base: int, base_ts: int, append_ts: int) -> None:
+        """Map every keyed record of an uncompressed record block (hot loop: one pass, inlined
+        one-byte varints; ``append_ts`` >= 0 is the batch's LogAppendTime)."""
+        keys, tombs, first_dirty = self.keys, self.tombstones, self.first_dirty
+        pos = 0
+        for _ in range(count):
+            b = data[pos]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                length, pos = _varint(data, pos)
+            end = pos + length
+            pos += 1  # attributes
+            b = data[pos]
+            if b < 0x80:
+                ts = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                ts, pos = _varint(data, pos)
+            b = data[pos]
+            if b < 0x80:
+                od = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                od, pos = _varint(data, pos)
+            b = data[pos]
+            if b < 0x80:
+                kl = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                kl, pos = _varint(data, pos)
+            if kl >= 0:
+                offset = base + od
+                if offset >= first_dirty:
+                    keys[data[pos:pos + kl]] = offset
+                    if data[pos + kl] == 1:  # value length -1: a tombstone
+                        tombs[offset] = append_ts if append_ts >= 0 else base_ts + ts
+            pos = end
+
+    def finish(self) -> None:
+        self.live = sorted(self.keys.values())
+
+    def live_between(self, first: int, last: int) -> list[int]:
+        """The live offsets in [first, last]."""
+        live = self.live
+        return live[bisect.bisect_left(live, first):bisect.bisect_right(live, last)]
+
+
+def _spans_at(data: bytes, count: int, base: int, wanted: set[int]) -> list[tuple[int, int]]:
+    """Byte spans of the records of an uncompressed block whose offsets are in ``wanted``."""
+    spans = []
+    pos = 0
+    for _ in range(count):
+        start = pos
+        b = data[pos]
+        if b < 0x80:
+            length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            length, pos = _varint(data, pos)
+        end = pos + length
+        pos += 1
+        b = data[pos]
+        if b < 0x80:
+            pos += 1
+        else:
+            _ts, pos = _varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            od = (b >> 1) ^ -(b & 1)
+        else:
+            od, _ = _varint(data, pos)
+        if base + od in wanted:
+            spans.append((start, end))
+        pos = end
+    return spans
 
 
 # ---------------------------------------------------------------------------- transactions
@@ -559,10 +667,10 @@ def _scan_transactions(plan: CleanPlan, fds: dict[int, int]) -> _TxnIndex:
 
 
 def _build_offset_map(plan: CleanPlan, fds: dict[int, int], txns: _TxnIndex,
-                      cancel: threading.Event | None) -> tuple[dict[bytes, int], int]:
-    """key -> offset of its last record in the dirty section; and where the dirty section ends
-    (earlier than planned when the map fills up: after the segment that filled it)."""
-    offset_map: dict[bytes, int] = {}
+                      cancel: threading.Event | None) -> tuple[OffsetMap, int]:
+    """The offset map of the dirty section, and where the dirty section ends (earlier than
+    planned when the map fills up: after the segment that filled it)."""
+    offset_map = OffsetMap(plan.first_dirty)
     first_dirty = plan.first_dirty
     fs = plan.fs
     end = plan.end
@@ -576,17 +684,16 @@ def _build_offset_map(plan: CleanPlan, fds: dict[int, int], txns: _TxnIndex,
                 continue
             if h.is_transactional and txns.state(h.producer_id, h.base_offset) != "committed":
                 continue
-            base = h.base_offset
-            for _s, _e, off_delta, _t, key, _tomb in _record_spans(_records_block(h, batch), h.records_count):
-                if key is not None and base + off_delta >= first_dirty:
-                    offset_map[key] = base + off_delta
+            offset_map.add_block(_records_block(h, batch), h.records_count, h.base_offset, h.base_timestamp,
+                                 h.max_timestamp if h.timestamp_type == LOG_APPEND_TIME else -1)
         if len(offset_map) >= plan.max_map_entries:
             end = ref.next_offset
             break
+    offset_map.finish()
     return offset_map, end
 
 
-def _clean_batch(h: BatchHeader, batch: memoryview, offset_map: dict[bytes, int], txns: _TxnIndex,
+def _clean_batch(h: BatchHeader, batch: memoryview, offset_map: OffsetMap, txns: _TxnIndex,
                  txn_kept: dict[int, int], horizon: int, plan: CleanPlan, result: CleanResult
                  ) -> bytes | memoryview | None:
     """The batch as it goes into the cleaned segment (unchanged, rebuilt, empty) or None (dropped)."""
@@ -608,15 +715,30 @@ def _clean_batch(h: BatchHeader, batch: memoryview, offset_map: dict[bytes, int]
             return batch
         if state == "aborted":
             return _empty_batch(h, keep_producer=True) if producers_last else None
-    block = _records_block(h, batch)
+    if h.base_offset >= offset_map.first_dirty:  # dirty: kept exactly when live, no key needed
+        live = offset_map.live_between(h.base_offset, h.last_offset)
+        tombs = offset_map.tombstones
+        wanted = [o for o in live if tombs.get(o, horizon + 1) > horizon]
+        kept = len(wanted)
+        if h.is_transactional and kept:
+            txn_kept[pid] = txn_kept.get(pid, 0) + kept
+        result.records_kept += kept
+        if kept == h.records_count:
+            return batch
+        if not kept:
+            return _empty_batch(h, keep_producer=True) if producers_last else None
+        block = _records_block(h, batch)
+        return _rebuild(h, block, _spans_at(block, h.records_count, h.base_offset, set(wanted)))
+    block = _records_block(h, batch)  # clean section: keys the dirty section did not see stay
     base = h.base_offset
     log_append = h.timestamp_type == LOG_APPEND_TIME
+    keys = offset_map.keys
     spans = []
     for start, end, off_delta, ts_delta, key, tombstone in _record_spans(block, h.records_count):
         if key is None:
             continue
         offset = base + off_delta
-        if offset_map.get(key, offset) > offset:
+        if keys.get(key, offset) > offset:
             continue
         if tombstone and (h.max_timestamp if log_append else h.base_timestamp + ts_delta) <= horizon:
             continue

@@ -30,12 +30,26 @@ import asyncio
 import logging
 import threading
 
+from dataclasses import dataclass
+
 from strom.replication.replica_manager import ReplicaManager
 from strom.storage import cleaner
 from strom.storage.log import Log
 from strom.util.clock import Scheduler
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanerPartitionState:
+    """What ``strom topic describe --cleaner`` is to show per partition (served by the HTTP admin
+    port once it exists; see docs/operations.md#compaction)."""
+
+    topic: str
+    partition: int
+    dirty_ratio: float
+    first_dirty_offset: int
+    last_clean: str | None  # the broker log's line of the last clean, None before the first
 
 
 class LogCleanerManager:
@@ -130,6 +144,19 @@ class LogCleanerManager:
             return result
         finally:
             self._in_progress.discard(id(the_log))
+
+    def describe(self, topic: str) -> list[CleanerPartitionState]:
+        """Loop thread: the dirty ratio and last clean of each hosted partition of ``topic``."""
+        now = self.clock.now_ms()
+        out = []
+        for (name, index), part in sorted(self.replicas.partitions.items()):
+            if name != topic:
+                continue
+            info = cleaner.cleanable_info(part.log, now)
+            last = part.log.last_clean
+            out.append(CleanerPartitionState(name, index, info.dirty_ratio, info.first_dirty,
+                                             last.summary() if last is not None else None))
+        return out
 
     async def _delete_later(self, old, delay: float) -> None:  # type: ignore[no-untyped-def]
         if delay > 0:

@@ -343,6 +343,10 @@ class OffsetMap:
             if b < 0x80:
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two bytes: a record length of 64..8191, a delta of 64..8191
+                v = (b & 0x7F) | (data[pos + 1] << 7)
+                length = (v >> 1) ^ -(v & 1)
+                pos += 2
             else:
                 length, pos = _varint(data, pos)
             end = pos + length
@@ -357,6 +361,10 @@ class OffsetMap:
             if b < 0x80:
                 od = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two bytes: a record length of 64..8191, a delta of 64..8191
+                v = (b & 0x7F) | (data[pos + 1] << 7)
+                od = (v >> 1) ^ -(v & 1)
+                pos += 2
             else:
                 od, pos = _varint(data, pos)
             b = data[pos]
@@ -392,6 +400,10 @@ def _spans_at(data: bytes, count: int, base: int, wanted: set[int]) -> list[tupl
         if b < 0x80:
             length = (b >> 1) ^ -(b & 1)
             pos += 1
+        elif data[pos + 1] < 0x80:
+            v = (b & 0x7F) | (data[pos + 1] << 7)
+            length = (v >> 1) ^ -(v & 1)
+            pos += 2
         else:
             length, pos = _varint(data, pos)
         end = pos + length
@@ -404,6 +416,9 @@ def _spans_at(data: bytes, count: int, base: int, wanted: set[int]) -> list[tupl
         b = data[pos]
         if b < 0x80:
             od = (b >> 1) ^ -(b & 1)
+        elif data[pos + 1] < 0x80:
+            v = (b & 0x7F) | (data[pos + 1] << 7)
+            od = (v >> 1) ^ -(v & 1)
         else:
             od, _ = _varint(data, pos)
         if base + od in wanted:

@@ -41,7 +41,7 @@ class CleanerMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp())
         self.clock = FakeClock()
         self.fs = FaultyFileSystem()
-        self.config = LogConfig(cleanup_policy="compact", segment_bytes=500, index_interval_bytes=120,
+        self.config = LogConfig(cleanup_policy="compact", segment_bytes=1500, index_interval_bytes=120,
                                 retention_ms=-1, min_cleanable_dirty_ratio=0.0, delete_retention_ms=RETENTION_MS)
         self.path = self.tmp / "m-0"
         self.log = Log(self.path, self.config, clock=self.clock, fs=self.fs)
@@ -59,12 +59,22 @@ class CleanerMachine(RuleBasedStateMachine):
         return self.log.append(data, validate_batches(data, allow_control=control))
 
     # ------------------------------------------------------------------ rules
-    @rule(pairs=st.lists(st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), st.binary(min_size=1, max_size=30))),
+    @rule(pairs=st.lists(st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), st.binary(min_size=1, max_size=30),
+                                                                       st.binary(min_size=70, max_size=200))),
                          min_size=1, max_size=4),
           codec=st.sampled_from([compression.NONE, compression.NONE, compression.LZ4, compression.SNAPPY]))
     def produce(self, pairs, codec):
         now = self.clock.now_ms()
         r = self._append(build_batch([NewRecord(k, v) for k, v in pairs], timestamp_ms=now, compression=codec))
+        for i, (k, v) in enumerate(pairs):
+            self.produced[r.first_offset + i] = (k, v, now)
+
+    @rule(n=st.integers(65, 140), seed=st.integers(0, 1000))
+    def produce_big_batch(self, n, seed):
+        """Offset deltas past 63 and record lengths past 63 take two-byte varints."""
+        now = self.clock.now_ms()
+        pairs = [(KEYS[(seed + i) % len(KEYS)], None if (seed + i) % 11 == 0 else b"%d" % i * 20) for i in range(n)]
+        r = self._append(build_batch([NewRecord(k, v) for k, v in pairs], timestamp_ms=now))
         for i, (k, v) in enumerate(pairs):
             self.produced[r.first_offset + i] = (k, v, now)
 

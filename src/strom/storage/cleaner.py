@@ -15,15 +15,18 @@
 2. ``clean`` (worker thread) reads the segment files through descriptors of
    its own (the loop may close or rename the Segment objects' files meanwhile;
    an open descriptor survives a rename) and never touches a Log or Segment
-   object.  It builds the *offset map* — key -> offset of its last record —
-   over the dirty section (from the first dirty offset; at most
+   object.  It builds the *offset map* (``OffsetMap``: key -> offset of its
+   last record, and the timestamps of tombstones) over the dirty section (from the first dirty offset; at most
    ``max_map_entries`` keys, whole segments: when the map is full the
    cleanable end moves back to the end of the segment that filled it), then
    rewrites the segments, grouped like Kafka's groupSegmentsBySize (as many
    consecutive segments as fit ``segment.bytes`` and the int32 relative
    offsets), into ``<base>.log.cleaned`` with its ``.index.cleaned`` and
    ``.timeindex.cleaned`` (fsynced), where ``<base>`` is the first segment of
-   the group.  A record is kept when:
+   the group.  Each record's key is parsed once, for the map: a dirty record
+   is kept exactly when its offset is its key's last, so dirty batches are
+   rewritten from offsets alone; records of the clean section (cleaned before)
+   are looked up by key.  A record is kept when:
 
    * it has a key (records without a key are dropped, as Kafka does), and no
      later record in the dirty section has the same key;

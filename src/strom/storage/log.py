@@ -52,6 +52,16 @@ the start.  Both only mark the checkpoint changed: it is written by the next
 flush, the next ``write_leader_epoch_checkpoint`` or at close (recovery does
 not need it sooner, see leader_epoch.py).
 
+Compaction (``cleanup.policy`` with compact; the cleaner is strom.storage.cleaner):
+an append to a compacted log refuses a record without a key (InvalidRecord,
+nothing written; only these logs pay for the per-record look), the active
+segment rolls after the smaller of ``segment.ms`` and ``max.compaction.lag.ms``,
+segments may have offset gaps and batches whose records are fewer than their
+offset range (recovery accepts increasing offsets), ``first_dirty_offset``
+marks what the cleaner has done, ``replace_cleaned_segments`` is its swap, and
+opening a log first finishes a compaction swap a crash interrupted
+(``cleaner.recover_swaps``).
+
 Every file call goes through the Log's FileSystem (strom.storage.files; the
 real one by default), which it hands to its segments, indexes, producer-state
 snapshots and leader-epoch checkpoint.
@@ -63,7 +73,8 @@ cannot affect it) and ``Segment.delete_files`` (worker: unlinks paths renamed
 on the loop by ``remove_segments``).  The directory left by ``delete`` is
 removed by the caller on a worker.
 
-Simplifications relative to Kafka: no segment.jitter.ms; a read returns
+Simplifications relative to Kafka: no segment.jitter.ms; no cleaner-offset-checkpoint (the first
+dirty offset starts at 0 at each open); a read returns
 batches from one segment at a time; the high watermark is owned here until the
 replication layer takes it over (it follows the log end offset on append);
 no transaction index / last stable offset yet.
@@ -658,6 +669,7 @@ class Log:
             self._bases.pop()
         self.active.truncate_to(offset)
         end = self.log_end_offset
+        self.first_dirty_offset = min(self.first_dirty_offset, end)
         self.log_start_offset = min(self.log_start_offset, end)
         self._high_watermark = min(self._high_watermark, end)
         self.recovery_point = min(self.recovery_point, end)
@@ -674,7 +686,7 @@ class Log:
         self.producer_state.producers = {}
         self.leader_epoch_cache.clear()
         self._new_segment(offset)
-        self.log_start_offset = self._high_watermark = self.recovery_point = offset
+        self.log_start_offset = self._high_watermark = self.recovery_point = self.first_dirty_offset = offset
         self.unflushed_messages = 0
 
     def close(self, *, flush: bool = False) -> None:

@@ -1,6 +1,7 @@
 """LogConfig: the per-partition settings the storage layer obeys (Kafka topic config names, snake case)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -61,12 +62,12 @@ class LogConfig:
             kwargs["cleanup_policy"] = ",".join(policy)
         return cls(**kwargs)
 
-    @property
+    @functools.cached_property
     def compact(self) -> bool:
         """Whether ``cleanup.policy`` includes compact (the log cleaner keeps the last record per key)."""
         return "compact" in self.cleanup_policy.split(",")
 
-    @property
+    @functools.cached_property
     def max_segment_ms(self) -> int:
         """Kafka's rule for compacted logs (KIP-354): the active segment rolls after the smaller of
         ``segment.ms`` and ``max.compaction.lag.ms``, so no record stays uncleanable longer."""

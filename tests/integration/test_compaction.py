@@ -185,6 +185,8 @@ def test_kill9_during_a_clean_leaves_a_consistent_log(strom_factory, monkeypatch
     broker._close_log()
     monkeypatch.delenv("STROM_TEST_CLEANER_CRASH")
     broker.start()
+    finished = "finished an interrupted compaction swap" in broker.log_path.read_text()
+    assert finished == (point in ("swap-renamed", "old-deleted"))  # after the commit point: completed
     records = read_confluent(broker.bootstrap, "crash")
     got_offsets = [o for o, _k, _v in records]
     assert got_offsets == sorted(set(got_offsets)), "an offset readable twice"

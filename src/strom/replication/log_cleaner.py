@@ -140,7 +140,7 @@ class LogCleanerManager:
             self.cleans += 1
             log.info("%s", result.summary())
             if self._tg is not None:
-                self._tg.create_task(self._delete_later(old, the_log.config.file_delete_delay_ms / 1000))
+                self._tg.create_task(self._delete_later(the_log, old, the_log.config.file_delete_delay_ms / 1000))
             return result
         finally:
             self._in_progress.discard(id(the_log))
@@ -158,9 +158,16 @@ class LogCleanerManager:
                                              last.summary() if last is not None else None))
         return out
 
-    async def _delete_later(self, old, delay: float) -> None:  # type: ignore[no-untyped-def]
+    async def _delete_later(self, the_log: Log, old, delay: float) -> None:  # type: ignore[no-untyped-def]
+        """Unlink the replaced segments' files after ``file.delete.delay.ms`` (worker), once the
+        directory is fsynced: the swap's renames are durable before the old data goes."""
         if delay > 0:
             await self.clock.sleep(delay)
+        try:
+            await asyncio.to_thread(the_log.fs.fsync_path, the_log.dir)
+        except OSError as exc:  # deleted meanwhile (its directory is removed whole) or unreadable
+            log.info("not removing the replaced segments of %s-%d yet: %s", the_log.topic, the_log.partition, exc)
+            return
         await asyncio.to_thread(cleaner.crash_point, "deleting-old")
         for seg in old:
             await asyncio.to_thread(seg.delete_files)

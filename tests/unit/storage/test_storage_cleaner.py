@@ -13,7 +13,6 @@ from strom.records.batch import (
 from strom.storage import cleaner
 from strom.storage.log import Log
 from strom.storage.log_config import LogConfig
-from strom.util.clock import FakeClock
 
 from ._helpers import T0
 

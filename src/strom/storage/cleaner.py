@@ -79,9 +79,10 @@ never set it in production).
 
 Simplifications relative to Kafka: the tombstone and marker horizon is the
 record's own timestamp plus ``delete.retention.ms`` (Kafka 3.1+ stamps a delete
-horizon into the batch at the first clean, KIP-534); the first dirty offset is
-kept in memory only (Kafka's ``cleaner-offset-checkpoint``), so after a
-restart each compacted log is fully dirty and cleaned once more; the offset
+horizon into the batch at the first clean, KIP-534); the first dirty offset
+survives only a clean shutdown (``cleaner-offset-checkpoint``, see
+log_manager.py; Kafka also writes it after each clean), so after a crash each
+compacted log is fully dirty and cleaned once more; the offset
 map holds whole keys, bounded by entry count (``log.cleaner.dedupe.buffer.size``
 / ``MAP_ENTRY_BYTES``) rather than Kafka's 24-byte hashed slots.
 """

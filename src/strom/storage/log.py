@@ -73,8 +73,8 @@ cannot affect it) and ``Segment.delete_files`` (worker: unlinks paths renamed
 on the loop by ``remove_segments``).  The directory left by ``delete`` is
 removed by the caller on a worker.
 
-Simplifications relative to Kafka: no segment.jitter.ms; no cleaner-offset-checkpoint (the first
-dirty offset starts at 0 at each open); a read returns
+Simplifications relative to Kafka: no segment.jitter.ms; the first dirty offset starts at 0
+unless the LogManager restores it from a clean shutdown's cleaner-offset-checkpoint; a read returns
 batches from one segment at a time; the high watermark is owned here until the
 replication layer takes it over (it follows the log end offset on append);
 no transaction index / last stable offset yet.

@@ -307,3 +307,28 @@ def test_recovery_finishes_a_swap_whose_group_lost_its_tail(tmp_path, clock, sto
     assert latest(log) == {b"k": b"last"}
     assert all_batches(log)[0][0].records_count == 0
     log.close()
+
+
+def test_the_first_dirty_offset_survives_a_clean_shutdown_only(tmp_path, clock, storage_fs):
+    from strom.storage.log_manager import CLEANER_CHECKPOINT, LogManager
+    config = LogConfig(cleanup_policy="compact", segment_bytes=600, min_cleanable_dirty_ratio=0.0, retention_ms=-1)
+    manager = LogManager([tmp_path], config, clock=clock, fs=storage_fs)
+    manager.load()
+    log = manager.create("c", 0, config)
+    for i in range(40):
+        put(log, kv_batch((b"k%d" % (i % 3), b"v%d" % i)))
+    run_clean(log)
+    cleaned_to = log.first_dirty_offset
+    assert cleaned_to > 0
+    assert manager.shutdown()
+    again = LogManager([tmp_path], config, clock=clock, fs=storage_fs)
+    again.load()
+    assert again.get("c", 0).first_dirty_offset == cleaned_to
+    assert not (tmp_path / CLEANER_CHECKPOINT).exists()  # read once: a crash from here on forgets it
+    for the_log in again.logs():
+        for seg in the_log.segments:
+            seg.drop_descriptors()
+    third = LogManager([tmp_path], config, clock=clock, fs=storage_fs)
+    third.load()  # after a crash: fully dirty again
+    assert third.get("c", 0).first_dirty_offset == 0
+    third.shutdown()

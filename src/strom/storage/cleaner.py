@@ -150,6 +150,7 @@ class SegmentRef:
     size: int
     path: Path
     largest_timestamp: int
+    identity: int  # id() of the Segment object, checked (with size and offsets) before the swap
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def plan_clean(the_log, now_ms: int, max_map_entries: int,  # type: ignore[no-un
     info = info or cleanable_info(the_log, now_ms)
     if not is_due(info, the_log.config):
         return None
-    refs = tuple(SegmentRef(s.base_offset, s.next_offset, s.size, s.log_path, s.largest_timestamp)
+    refs = tuple(SegmentRef(s.base_offset, s.next_offset, s.size, s.log_path, s.largest_timestamp, id(s))
                  for s in the_log.segments[:-1] if s.next_offset <= info.end)
     producers = {pid: e.batches[-1].last_offset if e.batches else -1
                  for pid, e in the_log.producer_state.producers.items()}
@@ -776,15 +777,19 @@ def _clean_batch(h: BatchHeader, batch: memoryview, offset_map: OffsetMap, txns:
 def swap(the_log, result: CleanResult):  # type: ignore[no-untyped-def]
     """Loop thread: put the cleaned segments of ``result`` into ``the_log`` (see the module
     docstring); returns the replaced Segment objects, whose ``delete_files`` the caller runs on a
-    worker, or None when the log changed during the clean (the ``.cleaned`` files are then removed;
-    call ``discard`` on a worker is not needed: this unlinks the few files directly)."""
+    worker, or None when the log changed during the clean (the ``.cleaned`` files are then removed
+    here: a few unlinks).  An OSError before the first ``.log.swap`` rename changes nothing that
+    the next start does not clean up; one after it leaves the rest of the swap to the next start's
+    recovery, and the log's replaced segments are closed until then (reads of their offsets fail
+    with a storage error; Kafka takes the log directory offline in that case)."""
     plan = result.plan
     by_base = {s.base_offset: s for s in the_log.segments[:-1]}
     for group in result.groups:
         for base in group.old_bases:
             seg = by_base.get(base)
             ref = next(r for r in plan.segments if r.base_offset == base)
-            if seg is None or seg.closed or seg.size != ref.size or seg.next_offset != ref.next_offset:
+            if (seg is None or id(seg) != ref.identity or seg.closed or seg.size != ref.size
+                    or seg.next_offset != ref.next_offset):
                 discard(the_log.fs, the_log.dir, [g.base_offset for g in result.groups])
                 return None
     fs = the_log.fs

@@ -202,21 +202,21 @@ def test_consumer_offsets_stays_bounded_under_constant_commits(strom_factory):
                             "log.roll.ms": 1000, "log.cleaner.min.cleanable.ratio": 0.1})
     create_topic(broker.bootstrap, "work", partitions=4)
     c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "committer", "enable.auto.commit": False})
-    written = 0
-    deadline = time.monotonic() + 12
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        c.commit(offsets=[TopicPartition("work", p, n) for p in range(4)], asynchronous=False)
-        written += 4 * 80  # at least this much per commit (a record per partition)
-    c.close()
     part = broker.data_dir / "__consumer_offsets-0"
     bound = 200_000
+    written = 0  # at least this many bytes of commit records (one record per partition, 80+ bytes each)
+    n = 0
+    deadline = time.monotonic() + 40
+    while written < 3 * bound:  # constant commits: three times the bound's worth
+        assert time.monotonic() < deadline, f"only {n} commits in 40 s"
+        n += 1
+        c.commit(offsets=[TopicPartition("work", p, n) for p in range(4)], asynchronous=False)
+        written += 4 * 80
+    c.close()
 
     def on_disk() -> int:
         return sum(f.stat().st_size for f in part.glob("*.log"))
 
-    assert written > 2 * bound, "too few commits to tell"
     wait_until(lambda: on_disk() < bound, timeout=30, interval=0.5)
     assert "cleaned __consumer_offsets-0" in broker.log_path.read_text()
     broker.restart()  # the group coordinator reloads the compacted partition

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from strom.errors import InvalidRecord
+from strom.errors import CorruptMessage, InvalidRecord
 from strom.records import compression
 from strom.records.batch import (
-    NewRecord, build_batch, build_end_txn_marker, iter_batches, iter_records, scan_batches, validate_batches,
+    CRC_OFFSET, NewRecord, build_batch, crc32c_of, build_end_txn_marker, iter_batches, iter_records, scan_batches, validate_batches,
 )
 from strom.storage import cleaner
 from strom.storage.log import Log
@@ -332,3 +332,42 @@ def test_the_first_dirty_offset_survives_a_clean_shutdown_only(tmp_path, clock, 
     third.load()  # after a crash: fully dirty again
     assert third.get("c", 0).first_dirty_offset == 0
     third.shutdown()
+
+
+def test_a_full_offset_map_cleans_the_dirty_section_a_piece_at_a_time(tmp_path, clock, storage_fs):
+    log = compact_log(tmp_path, clock, storage_fs)
+    expected = {}
+    for i in range(60):
+        key = b"k%02d" % (i % 20)
+        put(log, kv_batch((key, b"v%d" % i)))
+        expected[key] = b"v%d" % i
+    planned_end = cleaner.plan_clean(log, clock.now_ms(), 1 << 20).end
+    pieces = 0
+    while True:
+        plan = cleaner.plan_clean(log, clock.now_ms(), 5)  # log.cleaner.dedupe.buffer.size for 5 keys
+        if plan is None:
+            break
+        result = cleaner.clean(plan)
+        assert result.end == plan.end or result.map_entries >= 5  # cut short only by a full map
+        old = cleaner.swap(log, result)
+        for seg in old:
+            seg.delete_files()
+        pieces += 1
+        assert latest(log) == expected
+    assert pieces > 1 and log.first_dirty_offset == planned_end
+
+
+def test_keys_are_checked_in_every_batch_of_a_produce(tmp_path, clock, storage_fs):
+    log = compact_log(tmp_path, clock, storage_fs)
+    good = kv_batch((b"k", b"v"))
+    bad = kv_batch((b"k", b"v"), (None, b"keyless"), compression_codec=compression.ZSTD)
+    with pytest.raises(InvalidRecord):
+        put(log, good + bad)  # the second batch of the request
+    assert log.log_end_offset == 0
+    marker = build_end_txn_marker(True, producer_id=1, producer_epoch=0, coordinator_epoch=0, timestamp_ms=T0)
+    put(log, marker, control=True)  # control records have keys of their own; never refused
+    broken = bytearray(good)
+    broken[61] = 0x7F  # a record length running past the batch
+    broken[CRC_OFFSET:CRC_OFFSET + 4] = crc32c_of(memoryview(broken)[21:]).to_bytes(4, "big")
+    with pytest.raises(CorruptMessage):
+        put(log, bytes(broken))

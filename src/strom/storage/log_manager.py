@@ -169,8 +169,8 @@ class LogManager:
         try:
             self.write_checkpoints()
             if clean:
-                write_checkpoint(self.dir / CLEANER_CHECKPOINT,
-                                 {k: l.first_dirty_offset for k, l in self._logs.items() if l.first_dirty_offset}, self.fs)
+                cleaned = {k: l.first_dirty_offset for k, l in self._logs.items() if l.first_dirty_offset}
+                write_checkpoint(self.dir / CLEANER_CHECKPOINT, cleaned, self.fs)
                 marker = self.dir / CLEAN_SHUTDOWN
                 self.fs.create_empty(marker)
                 self.fs.fsync_path(marker)

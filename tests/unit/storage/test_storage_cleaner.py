@@ -8,7 +8,8 @@ import pytest
 from strom.errors import CorruptMessage, InvalidRecord
 from strom.records import compression
 from strom.records.batch import (
-    CRC_OFFSET, NewRecord, build_batch, crc32c_of, build_end_txn_marker, iter_batches, iter_records, scan_batches, validate_batches,
+    CRC_OFFSET, NewRecord, build_batch, build_end_txn_marker, crc32c_of, iter_batches, iter_records, scan_batches,
+    validate_batches,
 )
 from strom.storage import cleaner
 from strom.storage.log import Log

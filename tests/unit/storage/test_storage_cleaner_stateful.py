@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from strom.records import compression
-from strom.records.batch import NewRecord, build_batch, build_end_txn_marker, iter_batches, iter_records, validate_batches
+from strom.records.batch import (
+    NewRecord, build_batch, build_end_txn_marker, iter_batches, iter_records, validate_batches,
+)
 from strom.storage import cleaner
 from strom.storage.faults import FaultyFileSystem
 from strom.storage.log import Log

@@ -73,11 +73,13 @@ class LogCleanerManager:
     async def _run(self) -> None:
         try:
             while True:
-                the_log = self.pick()
-                if the_log is None:
-                    await self.clock.sleep(self.backoff_s)
-                    continue
-                await self.clean_log(the_log)
+                try:
+                    the_log = self.pick()
+                    if the_log is not None and await self.clean_log(the_log) is not None:
+                        continue  # more may be due; a failed or discarded clean backs off first
+                except Exception:  # never take the node down: log, back off, try again
+                    log.exception("the log cleaner failed; retrying in %.1f s", self.backoff_s)
+                await self.clock.sleep(self.backoff_s)
         finally:
             self._cancel.set()  # shutdown: a clean still running in its thread stops at the next batch
 

@@ -107,3 +107,26 @@ def test_a_topic_deleted_during_the_clean_discards_the_result(tmp_path: Path):
     assert mgr.cleans == 0
     assert not (tmp_path / "c-0").exists()  # renamed *-delete, with whatever the clean wrote in it
     assert not [p for p in tmp_path.rglob("*.cleaned") if not p.parent.name.endswith("-delete")]
+
+
+def test_a_failing_cleaner_backs_off_instead_of_stopping_the_node(tmp_path: Path):
+    clock, replicas, mgr = setup(tmp_path)
+    calls = []
+
+    def broken_pick():
+        calls.append(clock.monotonic())
+        raise OSError("disk gone")
+
+    mgr.pick = broken_pick  # type: ignore[method-assign]
+
+    async def main() -> None:
+        task = asyncio.create_task(mgr._run())
+        await clock.run_for(350)  # backoff 100 ms
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    assert len(calls) >= 3  # it kept trying, once per backoff

@@ -5,7 +5,8 @@ dirtiest log that is due (strom.storage.cleaner.is_due; overdue logs by
 ``max.compaction.lag.ms`` first) and not being cleaned by another task, plan
 the clean on the event loop, run it in a worker thread (``asyncio.to_thread``:
 the loop never blocks on it), and swap the cleaned segments in on the loop.
-With nothing due a task sleeps ``log.cleaner.backoff.ms``.
+With nothing due, or after a failed or discarded clean, a task sleeps
+``log.cleaner.backoff.ms``; an error is logged, never raised into the TaskGroup.
 
 Ownership: a Log and its Segment objects belong to the event loop.  While a
 clean runs, the worker holds only descriptors it opened on the segment files

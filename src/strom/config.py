@@ -423,10 +423,8 @@ def _d(name: str, type_: str, default: Any, doc: str, validator: Validator | Non
 
 _DAY_MS = 24 * 3600 * 1000
 _IGNORED_THREADS = "Strom runs one asyncio event loop per process; accepted for compatibility, no effect."
-_NO_COMPACTION = ("Compaction is not implemented yet: compact (alone or with delete) is refused with INVALID_CONFIG "
-                  "(at start-up for the broker setting). __consumer_offsets is created with compact and is not "
-                  "compacted yet.")
-_COMPACTION_PLANNED = "Validated; no effect until compaction lands."
+_DEDUPE_NOTE = ("Bounds the offset map by key count: one entry is reckoned at 96 bytes (Kafka: 24-byte hashed "
+                "slots), split between the cleaner threads.")
 _TRANSACTIONS_PLANNED = "Validated; no effect until transactions land."
 _REPLICATION_PLANNED = "Validated; no effect until replication lands (one node has no followers)."
 _CODEC_DEFAULT_LEVEL = "Recompression uses the codec's default level."
@@ -535,22 +533,29 @@ _BROKER_DEFS: list[ConfigDef] = [
        "Reject records whose timestamp is further in the future than this (Kafka 4 default: 1 hour).",
        Range(0, None), "medium"),
     _d("log.cleanup.policy", "list", ["delete"], "delete, compact or both (topic: cleanup.policy).", _CLEANUP,
-       "medium", support="limited", note=_NO_COMPACTION),
-    _d("log.cleaner.enable", "boolean", True, "Run the log cleaner (compaction).", None, "medium", support="planned", note=_COMPACTION_PLANNED),
+       "medium"),
+    _d("log.cleaner.enable", "boolean", True, "Run the log cleaner (compaction).", None, "medium"),
+    _d("log.cleaner.threads", "int", 1, "Worker threads that compact logs at the same time.", Range(0, None),
+       "medium"),
+    _d("log.cleaner.dedupe.buffer.size", "long", 134217728,
+       "Memory for the cleaners' offset maps, shared by all cleaner threads.", Range(1024 * 1024, None), "medium",
+       support="limited", note=_DEDUPE_NOTE),
+    _d("log.cleaner.backoff.ms", "long", 15000, "Pause between checks when no log needs cleaning.",
+       Range(0, None), "medium"),
+    _d("log.cleaner.io.buffer.size", "int", 524288, "I/O buffer of the cleaner threads.", Range(0, None), "medium",
+       support="ignored", note="The cleaner reads in 8 MiB chunks and writes in 4 MiB chunks."),
+    _d("log.cleaner.io.max.bytes.per.second", "double", 1.7976931348623157e308,
+       "Cleaner I/O throttle.", None, "medium", support="ignored", note="The cleaner is not throttled."),
     _d("log.cleaner.delete.retention.ms", "long", _DAY_MS,
-       "How long tombstones are kept after compaction (topic: delete.retention.ms).", Range(0, None), "medium", support="planned",
-       note=_COMPACTION_PLANNED),
+       "How long tombstones are kept after compaction (topic: delete.retention.ms).", Range(0, None), "medium"),
     _d("log.cleaner.min.cleanable.ratio", "double", 0.5,
        "Dirty ratio that makes a log eligible for compaction (topic: min.cleanable.dirty.ratio).", Range(0, 1),
-       "medium", support="planned",
-       note=_COMPACTION_PLANNED),
+       "medium"),
     _d("log.cleaner.min.compaction.lag.ms", "long", 0,
        "Minimum age of a record before it can be compacted (topic: min.compaction.lag.ms).", Range(0, None),
-       "medium", support="planned",
-       note=_COMPACTION_PLANNED),
+       "medium"),
     _d("log.cleaner.max.compaction.lag.ms", "long", LONG_MAX,
-       "Maximum time a record stays uncompacted (topic: max.compaction.lag.ms).", Range(1, None), "medium", support="planned",
-       note=_COMPACTION_PLANNED),
+       "Maximum time a record stays uncompacted (topic: max.compaction.lag.ms).", Range(1, None), "medium"),
     _d("log.preallocate", "boolean", False, "Preallocate segment files (topic: preallocate).", None, "medium",
        support="ignored", note="Accepted; Strom does not preallocate."),
     _d("log.local.retention.ms", "long", -2, "Tiered storage: local retention (topic: local.retention.ms).",
@@ -669,7 +674,7 @@ _BROKER_DEFS: list[ConfigDef] = [
 # ---------------------------------------------------------------------------- topic table
 _TOPIC_DEFS: list[ConfigDef] = [
     _d("cleanup.policy", "list", ["delete"], "delete, compact or both.", _CLEANUP,
-       synonyms=("log.cleanup.policy",), support="limited", note=_NO_COMPACTION),
+       synonyms=("log.cleanup.policy",)),
     _d("compression.type", "string", "producer", "Final compression of the topic; producer = as produced.",
        _COMPRESSION, synonyms=("compression.type",)),
     _d("compression.gzip.level", "int", -1, "gzip level when recompressing.", _gzip_level,
@@ -679,8 +684,7 @@ _TOPIC_DEFS: list[ConfigDef] = [
     _d("compression.zstd.level", "int", 3, "zstd level when recompressing.", _ZSTD_LEVEL,
        synonyms=("compression.zstd.level",), support="ignored", note=_CODEC_DEFAULT_LEVEL),
     _d("delete.retention.ms", "long", _DAY_MS, "How long tombstones survive compaction.", Range(0, None),
-       synonyms=("log.cleaner.delete.retention.ms",), support="planned",
-       note=_COMPACTION_PLANNED),
+       synonyms=("log.cleaner.delete.retention.ms",)),
     _d("file.delete.delay.ms", "long", 60000, "Delay before a deleted segment's files are removed.",
        Range(0, None), synonyms=("log.segment.delete.delay.ms",)),
     _d("flush.messages", "long", LONG_MAX, "fsync after this many messages.", Range(1, None),
@@ -698,14 +702,11 @@ _TOPIC_DEFS: list[ConfigDef] = [
     _d("message.timestamp.after.max.ms", "long", 3600000, "Largest allowed future skew of a record timestamp.",
        Range(0, None), synonyms=("log.message.timestamp.after.max.ms",)),
     _d("min.cleanable.dirty.ratio", "double", 0.5, "Dirty ratio that makes the log eligible for compaction.",
-       Range(0, 1), synonyms=("log.cleaner.min.cleanable.ratio",), support="planned",
-       note=_COMPACTION_PLANNED),
+       Range(0, 1), synonyms=("log.cleaner.min.cleanable.ratio",)),
     _d("min.compaction.lag.ms", "long", 0, "Minimum age before a record can be compacted.", Range(0, None),
-       synonyms=("log.cleaner.min.compaction.lag.ms",), support="planned",
-       note=_COMPACTION_PLANNED),
+       synonyms=("log.cleaner.min.compaction.lag.ms",)),
     _d("max.compaction.lag.ms", "long", LONG_MAX, "Maximum time a record stays uncompacted.", Range(1, None),
-       synonyms=("log.cleaner.max.compaction.lag.ms",), support="planned",
-       note=_COMPACTION_PLANNED),
+       synonyms=("log.cleaner.max.compaction.lag.ms",)),
     _d("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", Range(1, None),
        synonyms=("min.insync.replicas",)),
     _d("preallocate", "boolean", False, "Preallocate segment files.", synonyms=("log.preallocate",),
@@ -864,17 +865,9 @@ def validate_topic_configs(props: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_topic_configs_implemented(props: Mapping[str, Any]) -> None:
     """Refuse topic settings (or their broker-wide defaults) that are valid in Kafka but that Strom
-    cannot honour yet: ConfigError (INVALID_CONFIG) for ``cleanup.policy`` or ``log.cleanup.policy``
-    with ``compact`` (text or typed) until compaction lands. Internal topics that the broker creates
-    itself (``__consumer_offsets``) are not checked."""
-    for name in ("cleanup.policy", "log.cleanup.policy"):
-        policy = props.get(name)
-        if policy is None:
-            continue
-        items = policy if isinstance(policy, (list, tuple)) else _COMMA_RE.split(str(policy).strip())
-        if "compact" in items:
-            raise ConfigError(f"invalid value '{_format(list(items))}' for setting '{name}': compaction is not "
-                              f"implemented yet, so Strom refuses 'compact' (use 'delete')", setting=name)
+    cannot honour yet (ConfigError, INVALID_CONFIG).  Nothing is refused today: compaction, the last
+    such feature, has landed; the hook stays for the next one."""
+    del props
 
 
 def effective_segment_bytes(topic_config: Mapping[str, Any]) -> int:
@@ -1249,8 +1242,7 @@ class BrokerConfig:
           listener (one is bound); controller listeners are accepted and not bound;
         * ``process.roles`` other than broker and controller combined;
         * ``controller.quorum.voters`` naming a node other than this one (no raft quorum yet);
-        * more than one directory in ``log.dirs`` (no JBOD yet);
-        * ``log.cleanup.policy`` with compact (no compaction yet).
+        * more than one directory in ``log.dirs`` (no JBOD yet).
         """
         protocols = self._protocol_map()
         for listener in self.listeners:
@@ -1273,9 +1265,6 @@ class BrokerConfig:
                              f"{self.node_id} may be a voter) until the raft quorum is implemented")
         if len(self.data_dirs) > 1:
             raise self._fail("log.dirs", "Strom uses one data directory until JBOD is implemented")
-        if "compact" in self._values["log.cleanup.policy"]:
-            raise self._fail("log.cleanup.policy", "compaction is not implemented yet, so 'compact' is refused "
-                                                   "(use 'delete')")
 
     # -- internals
     def _protocol_map(self) -> dict[str, str]:

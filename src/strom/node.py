@@ -53,6 +53,7 @@ from strom.metadata.image import MetadataDelta, MetadataImage
 from strom.metadata.records import (
     BROKER_RESOURCE, BrokerEndpoint, ConfigRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
 )
+from strom.replication.log_cleaner import LogCleanerManager
 from strom.replication.replica_manager import ReplicaManager
 from strom.replication.writer import LocalPartitionWriter
 from strom.server.broker_lifecycle import BrokerLifecycleManager
@@ -248,6 +249,11 @@ class Node:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.controller.run())
                 self.replicas.start(tg)
+                self.cleaner = LogCleanerManager(self.replicas, self.clock, threads=config["log.cleaner.threads"],
+                                                 dedupe_buffer_size=config["log.cleaner.dedupe.buffer.size"],
+                                                 backoff_ms=config["log.cleaner.backoff.ms"])
+                if config["log.cleaner.enable"]:
+                    self.cleaner.start(tg)
                 self.replicas.purge_unknown((t.name, p) for t in self.metadata.image.topics.values()
                                             for p in t.partitions)
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],

@@ -182,11 +182,8 @@ STROM = str(Path(sys.executable).with_name("strom"))
     (["listeners=PLAINTEXT://127.0.0.1:0,OTHER://127.0.0.1:0",
       "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"], "listeners"),
     (["controller.quorum.voters=1@localhost:19093,2@localhost:19094"], "controller.quorum.voters"),
-    (["log.cleanup.policy=compact"], "log.cleanup.policy"),
-    (["log.cleanup.policy=compact,delete"], "log.cleanup.policy"),
     (["process.roles=broker"], "process.roles"),
-], ids=["ssl", "sasl-second", "mapped-sasl-ssl", "second-plaintext", "other-voters", "compact",
-        "compact-delete", "broker-only"])
+], ids=["ssl", "sasl-second", "mapped-sasl-ssl", "second-plaintext", "other-voters", "broker-only"])
 def test_unimplemented_settings_are_refused_at_start_up(tmp_path, overrides, setting):
     """A setting Strom accepts as Kafka does but cannot serve yet stops `strom serve` with exit 2 and
     one line naming the setting, instead of a broker that silently serves something else."""

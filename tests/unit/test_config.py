@@ -702,8 +702,6 @@ def test_topic_table_has_the_kafka_names_of_the_brief() -> None:
     (("controller.quorum.voters=1@localhost:9093,2@localhost:9094",), "controller.quorum.voters"),
     (("controller.quorum.voters=2@localhost:9093",), "controller.quorum.voters"),
     (("log.dirs=/a,/b",), "log.dirs"),
-    (("log.cleanup.policy=compact",), "log.cleanup.policy"),
-    (("log.cleanup.policy=delete,compact",), "log.cleanup.policy"),
 ])
 def test_check_implemented_refuses_what_strom_cannot_serve_yet(overrides, setting) -> None:
     config = load(*overrides)  # valid for Kafka ...
@@ -724,12 +722,11 @@ def test_check_implemented_accepts_what_strom_serves(overrides) -> None:
     load(*overrides).check_implemented()
 
 
-def test_topic_compaction_is_refused_until_it_lands() -> None:
+def test_compaction_is_accepted() -> None:
     from strom.config import check_topic_configs_implemented
     for value in ("compact", "compact,delete", " delete , compact", ["compact"]):
-        with pytest.raises(ConfigError, match="compaction is not implemented"):
-            check_topic_configs_implemented({"cleanup.policy": value})
-    with pytest.raises(ConfigError, match="'log.cleanup.policy'"):
-        check_topic_configs_implemented({"log.cleanup.policy": "compact"})
-    check_topic_configs_implemented({"cleanup.policy": "delete", "retention.ms": "1"})
-    check_topic_configs_implemented({})
+        check_topic_configs_implemented({"cleanup.policy": value})
+    check_topic_configs_implemented({"log.cleanup.policy": "compact"})
+    load("log.cleanup.policy=compact,delete").check_implemented()
+    with pytest.raises(ConfigError, match="bogus"):
+        load("log.cleanup.policy=bogus")

@@ -64,9 +64,8 @@ def test_configuration_reference_status_matches_the_code():
             elif defn.note and defn.support != "yes" and defn.note not in cells[-1]:
                 wrong.append(f"{table} {name}: the note {defn.note!r} is missing")
     assert not wrong, "docs/configuration.md is out of date:\n" + "\n".join(wrong)
-    for name in ("controller.quorum.voters", "log.cleanup.policy", "listeners"):
+    for name in ("controller.quorum.voters", "listeners"):
         assert BROKER_CONFIGS[name].support != "yes", name
-    assert TOPIC_CONFIGS["cleanup.policy"].support != "yes"
 
 
 ROOT = DOCS.parent

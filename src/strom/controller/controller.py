@@ -57,7 +57,8 @@ from strom.util.clock import SYSTEM_CLOCK, Scheduler
 log = logging.getLogger(__name__)
 
 PRODUCER_ID_BLOCK = 1000
-# The brokers' own topics: created by the brokers with settings clients may not use yet (compaction).
+# The brokers' own topics (compacted, as in Kafka): created by the brokers, exempt from
+# ``check_topic_configs_implemented`` (which refuses nothing today).
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 MAX_PARTITIONS_PER_REQUEST = 100_000
 
@@ -276,9 +277,8 @@ class Controller:
         """Create topics; each spec has name, num_partitions, replication_factor,
         assignments (list of (partition, [broker ids])) and configs ({name: value}).
 
-        Configs Strom cannot honour yet (``check_topic_configs_implemented``: compaction) are
-        INVALID_CONFIG, except for the brokers' own topics (``INTERNAL_TOPICS``: ``__consumer_offsets``
-        carries cleanup.policy=compact, as in Kafka, though Strom does not compact it yet)."""
+        Configs Strom cannot honour yet (``check_topic_configs_implemented``; none today) are
+        INVALID_CONFIG, except for the brokers' own topics (``INTERNAL_TOPICS``)."""
         async with self._lock:
             results: list[TopicResult] = []
             records: list[MetadataRecord] = []

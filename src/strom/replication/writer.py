@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from strom.errors import ErrorCode, KafkaError
-from strom.records.batch import NewRecord, build_batch, iter_records, validate_batches
+from strom.records.batch import NewRecord, build_batch, decode_batch, iter_batches, validate_batches
 from strom.replication.replica_manager import ReplicaManager
 
 
@@ -39,12 +39,14 @@ class LocalPartitionWriter:
             data = log.read(offset, 4 << 20, max_offset=end)
             if not data:
                 break
-            last = offset
-            for record in iter_records(data):
-                if record.offset >= offset:
-                    yield record.offset, record.key, record.value
-                    last = record.offset
-            offset = last + 1
+            start = offset
+            for header, batch in iter_batches(data):
+                for record in decode_batch(batch)[1]:
+                    if record.offset >= offset:
+                        yield record.offset, record.key, record.value
+                offset = max(offset, header.next_offset)  # compacted logs have gaps and empty batches
+            if offset == start:  # pragma: no cover - a read returns whole batches
+                break
 
     def partitions(self, topic: str) -> list[int]:
         return sorted(p for (t, p) in self.replicas.partitions if t == topic)

@@ -54,6 +54,16 @@ the start.  Both only mark the checkpoint changed: it is written by the next
 flush, the next ``write_leader_epoch_checkpoint`` or at close (recovery does
 not need it sooner, see leader_epoch.py).
 
+Compaction (``cleanup.policy`` with compact; the cleaner is strom.storage.cleaner):
+an append to a compacted log refuses a record without a key (InvalidRecord,
+nothing written; only these logs pay for the per-record look), the active
+segment rolls after the smaller of ``segment.ms`` and ``max.compaction.lag.ms``,
+segments may have offset gaps and batches whose records are fewer than their
+offset range (recovery accepts increasing offsets), ``first_dirty_offset``
+marks what the cleaner has done, ``replace_cleaned_segments`` is its swap, and
+opening a log first finishes a compaction swap a crash interrupted
+(``cleaner.recover_swaps``).
+
 Every file call goes through the Log's FileSystem (strom.storage.files; the
 real one by default), which it hands to its segments, indexes, producer-state
 snapshots and leader-epoch checkpoint.
@@ -65,7 +75,8 @@ cannot affect it) and ``Segment.delete_files`` (worker: unlinks paths renamed
 on the loop by ``remove_segments``).  The directory left by ``delete`` is
 removed by the caller on a worker.
 
-Simplifications relative to Kafka: no segment.jitter.ms; a read returns
+Simplifications relative to Kafka: no segment.jitter.ms; the first dirty offset starts at 0
+unless the LogManager restores it from a clean shutdown's cleaner-offset-checkpoint; a read returns
 batches from one segment at a time; the high watermark is owned here until the
 replication layer takes it over (it follows the log end offset on append);
 no transaction index / last stable offset yet.
@@ -86,6 +97,7 @@ from strom.records.batch import (
     build_batch, decode_batch, patch_base_offset, patch_partition_leader_epoch, record_timestamps, set_log_append_time,
     validate_batches,
 )
+from strom.storage.cleaner import check_keys, recover_swaps
 from strom.storage.files import OS_FS, FileSystem
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from strom.storage.log_config import LONG_MAX, LogConfig
@@ -197,6 +209,8 @@ class Log:
         self.truncated_bytes = 0  # bytes the last open cut off: torn tails and the segments after them
         self._write_errors = LogThrottle()  # appends refused with KafkaStorageError since the log was opened
         self._dir_dirty = False  # a file was created since the last flush: fsync the directory too
+        self.first_dirty_offset = 0  # compaction: offsets below it were cleaned (see cleaner.py)
+        self.last_clean = None  # compaction: the CleanResult of the last clean (cleaner.py), None before
         fs.makedirs(self.dir)
         self._load(clean, log_start_offset)
         self._high_watermark = self.log_end_offset
@@ -216,6 +230,8 @@ class Log:
         stems = set()
         fs = self.fs
         names = fs.listdir(self.dir)
+        if recover_swaps(fs, self.dir, names):  # an interrupted compaction swap: finish it first
+            names = fs.listdir(self.dir)
         for name in names:
             if name.endswith(_STALE_SUFFIXES):
                 fs.unlink(self.dir / name, missing_ok=True)
@@ -366,6 +382,8 @@ class Log:
         config = self.config
         log_append = config.log_append_time
         _check_timestamps(data, headers, now, config, client=leader_epoch is not None)
+        if config.compact:  # Kafka refuses keyless records in compacted topics (per-record check)
+            check_keys(data, headers)
         target = _CODECS.get(config.compression_type)
         if target is not None and any(h.compression != target and not h.is_control for h in headers):
             data, headers = _recompress(data, headers, target)
@@ -421,7 +439,7 @@ class Log:
             return
         config = self.config
         if (seg.size > config.segment_bytes - incoming_bytes
-                or seg.time_waited_for_roll(now, incoming_max_ts) > config.segment_ms
+                or seg.time_waited_for_roll(now, incoming_max_ts) > config.max_segment_ms
                 or seg.is_full_index or not seg.offset_fits(last_offset)):
             self.roll()
 
@@ -680,6 +698,26 @@ class Log:
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         return removed
 
+    # ------------------------------------------------------------------ compaction (see cleaner.py)
+    def open_cleaned_segment(self, base_offset: int) -> Segment:
+        """Loop thread: open a segment the cleaner just renamed into place (not yet in the log)."""
+        seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
+                      index_interval_bytes=self.config.index_interval_bytes, created_ms=self.clock.now_ms(),
+                      fs=self.fs)
+        seg.load(recover=False)
+        seg.mark_inactive()
+        return seg
+
+    def replace_cleaned_segments(self, old: list[Segment], new: list[Segment], first_dirty: int) -> None:
+        """Loop thread: the cleaner's swap — ``new`` (cleaned, covering the offsets of ``old``) take
+        the place of ``old`` (already renamed ``*.deleted``); offsets below ``first_dirty`` are clean."""
+        gone = {id(s) for s in old}
+        kept = [s for s in self._segments if id(s) not in gone]
+        self._segments = sorted(kept + new, key=lambda s: s.base_offset)
+        self._bases = [s.base_offset for s in self._segments]
+        self.first_dirty_offset = max(self.first_dirty_offset, first_dirty)
+        self._dir_dirty = True
+
     def expire_producers(self, now_ms: int) -> int:
         return self.producer_state.expire(now_ms)
 
@@ -705,6 +743,7 @@ class Log:
             self._bases.pop()
         self.active.truncate_to(offset)
         end = self.log_end_offset
+        self.first_dirty_offset = min(self.first_dirty_offset, end)
         self.log_start_offset = min(self.log_start_offset, end)
         self._high_watermark = min(self._high_watermark, end)
         self.recovery_point = min(self.recovery_point, end)
@@ -721,7 +760,7 @@ class Log:
         self.producer_state.producers = {}
         self.leader_epoch_cache.clear()
         self._new_segment(offset)
-        self.log_start_offset = self._high_watermark = self.recovery_point = offset
+        self.log_start_offset = self._high_watermark = self.recovery_point = self.first_dirty_offset = offset
         self.unflushed_messages = 0
 
     def close(self, *, flush: bool = False) -> None:

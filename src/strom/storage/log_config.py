@@ -1,6 +1,7 @@
 """LogConfig: the per-partition settings the storage layer obeys (Kafka topic config names, snake case)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -35,6 +36,10 @@ class LogConfig:
     min_insync_replicas: int = 1
     message_timestamp_before_max_ms: int = 2**63 - 1
     message_timestamp_after_max_ms: int = 3600000
+    delete_retention_ms: int = 86400000  # compaction: how long tombstones and empty txn markers survive
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = LONG_MAX
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> "LogConfig":
@@ -56,6 +61,19 @@ class LogConfig:
         if isinstance(policy, (list, tuple)):
             kwargs["cleanup_policy"] = ",".join(policy)
         return cls(**kwargs)
+
+    @functools.cached_property
+    def compact(self) -> bool:
+        """Whether ``cleanup.policy`` includes compact (the log cleaner keeps the last record per key)."""
+        return "compact" in self.cleanup_policy.split(",")
+
+    @functools.cached_property
+    def max_segment_ms(self) -> int:
+        """Kafka's rule for compacted logs (KIP-354): the active segment rolls after the smaller of
+        ``segment.ms`` and ``max.compaction.lag.ms``, so no record stays uncleanable longer."""
+        if self.compact:
+            return min(self.segment_ms, self.max_compaction_lag_ms)
+        return self.segment_ms
 
     @property
     def log_append_time(self) -> bool:

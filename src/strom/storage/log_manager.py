@@ -8,6 +8,12 @@ Files in the data directory (Kafka's formats):
   before the request is answered: a ``kill -9`` never brings deleted records
   back).  Retention needs no checkpoint: the segments it removes are gone from
   disk, and a log starts at its first segment or later.
+* ``cleaner-offset-checkpoint`` (same format): the first dirty offset of each
+  compacted log (see cleaner.py), written only at a clean shutdown and removed
+  (fsynced) as soon as ``load`` has read it, so it never outlives the run it
+  describes: a crash later, or a topic deleted and created again, leaves the
+  logs fully dirty (a lower first dirty offset is always safe, a higher one
+  is not).
 * ``.kafka_cleanshutdown``: present after a clean shutdown; ``load`` removes it
   and skips the recovery scan when it was there.  Without it (a crash or
   ``kill -9``) ``load`` re-validates the logs' tails and logs one line for the
@@ -40,6 +46,7 @@ log = logging.getLogger(__name__)
 
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
+CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 
 
@@ -96,6 +103,10 @@ class LogManager:
         self.was_clean = fs.exists(marker)
         recovery = read_checkpoint(self.dir / RECOVERY_CHECKPOINT, fs)
         starts = read_checkpoint(self.dir / LOG_START_CHECKPOINT, fs)
+        cleaned = read_checkpoint(self.dir / CLEANER_CHECKPOINT, fs)
+        if cleaned or fs.exists(self.dir / CLEANER_CHECKPOINT):
+            fs.unlink(self.dir / CLEANER_CHECKPOINT, missing_ok=True)
+            fs.fsync_path(self.dir)
         leftovers = []
         started = time.monotonic()
         for d in (self.dir / name for name in sorted(fs.listdir(self.dir))):
@@ -107,8 +118,11 @@ class LogManager:
             key = parse_partition_dir(d.name)
             if key is None:
                 continue
-            self._logs[key] = Log(d, self.default_config, clock=self.clock, clean=self.was_clean,
-                                  recovery_point=recovery.get(key, 0), log_start_offset=starts.get(key), fs=fs)
+            the_log = self._logs[key] = Log(d, self.default_config, clock=self.clock, clean=self.was_clean,
+                                            recovery_point=recovery.get(key, 0), log_start_offset=starts.get(key),
+                                            fs=fs)
+            if self.was_clean and key in cleaned:
+                the_log.first_dirty_offset = min(cleaned[key], the_log.log_end_offset)
         fs.unlink(marker, missing_ok=True)
         if not self.was_clean and self._logs:
             recovered = sum(1 for the_log in self._logs.values() if the_log.recovered_segments)
@@ -176,6 +190,8 @@ class LogManager:
         try:
             self.write_checkpoints()
             if clean:
+                cleaned = {k: l.first_dirty_offset for k, l in self._logs.items() if l.first_dirty_offset}
+                write_checkpoint(self.dir / CLEANER_CHECKPOINT, cleaned, self.fs)
                 marker = self.dir / CLEAN_SHUTDOWN
                 self.fs.create_empty(marker)
                 self.fs.fsync_path(marker)

@@ -117,8 +117,9 @@ class ProducerStateManager:
     # ------------------------------------------------------------------ checks
     def check(self, h: BatchHeader) -> BatchMeta | None:
         """Validate one batch before it is written; returns the cached batch when it is a duplicate.
-        Raises InvalidProducerEpoch / OutOfOrderSequence."""
-        if h.producer_id < 0:
+        Raises InvalidProducerEpoch / OutOfOrderSequence.  Transaction markers (control batches)
+        carry no sequence and are not checked here (Kafka checks their epoch in the coordinator)."""
+        if h.producer_id < 0 or h.is_control:
             return None
         entry = self.producers.get(h.producer_id)
         if entry is None:
@@ -135,7 +136,7 @@ class ProducerStateManager:
         staged: dict[int, tuple[int, int]] = {}
         for h in headers:
             pid = h.producer_id
-            if pid < 0:
+            if pid < 0 or h.is_control:
                 continue
             prior = staged.get(pid)
             if prior is None:

@@ -17,8 +17,8 @@ Opening (``load``):
   rebuilt from the log; a tail that does not end on a batch boundary triggers
   a full recovery.
 * ``recover=True``: every batch is re-validated (magic, length, CRC-32C,
-  offsets contiguous from the segment's base offset — to be relaxed to
-  "increasing" when compaction lands, as compacted segments have gaps); the
+  offsets increasing from the segment's base offset — not contiguous, as
+  compacted segments have gaps); the
   file is truncated at the first bad batch; both indexes are rebuilt.  Files
   are read in chunks of a few MiB, never whole.  As in Kafka, the base offset
   and partition leader epoch are not covered by the CRC.
@@ -171,8 +171,8 @@ class Segment:
             if (h.magic != MAGIC or h.batch_length < MIN_BATCH_LENGTH or pos + h.size > size
                     or h.last_offset_delta < 0 or h.last_offset_delta > INT32_MAX):
                 return
-            if next_offset is not None:  # recovery: offsets must be contiguous (no compaction yet)
-                if h.base_offset != next_offset or h.last_offset - self.base_offset > INT32_MAX:
+            if next_offset is not None:  # recovery: offsets must increase (compaction leaves gaps)
+                if h.base_offset < next_offset or h.last_offset - self.base_offset > INT32_MAX:
                     return
                 next_offset = h.next_offset
             if check_crc:

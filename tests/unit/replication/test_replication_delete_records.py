@@ -49,10 +49,11 @@ def test_delete_records_is_durable_before_it_answers(tmp_path):
         part = replicas.ensure_partition("t", uuid.uuid4(), 0, config, leader_id=1, leader_epoch=0)
         other = replicas.ensure_partition("c", uuid.uuid4(), 0, LogConfig(cleanup_policy="compact"),
                                           leader_id=1, leader_epoch=0)
-        for _ in range(30):
+        for i in range(30):
             data = build_batch([NewRecord(None, b"x" * 50)], timestamp_ms=clock.now_ms())
             part.append(data, validate_batches(data), clock.now_ms())
-            other.append(data, validate_batches(data), clock.now_ms())
+            keyed = build_batch([NewRecord(b"k%d" % i, b"x" * 50)], timestamp_ms=clock.now_ms())  # compacted: keys
+            other.append(keyed, validate_batches(keyed), clock.now_ms())
         segments_before = len(part.log.segments)
         try:
             async with asyncio.TaskGroup() as tg:

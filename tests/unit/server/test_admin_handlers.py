@@ -361,32 +361,45 @@ def test_describe_cluster(node: Node, version: int) -> None:
         assert wrong["error_code"] == ErrorCode.UNSUPPORTED_ENDPOINT_TYPE and wrong["brokers"] == []
 
 
-@pytest.mark.parametrize("op, value", [(0, "compact"), (0, "compact,delete"), (2, "compact")])
-def test_compaction_is_refused_until_it_lands(node: Node, op: int, value: str) -> None:
-    """cleanup.policy=compact is INVALID_CONFIG with a reason at CreateTopics, AlterConfigs and
-    IncrementalAlterConfigs (and as the dynamic broker default), while __consumer_offsets keeps it."""
+@pytest.mark.parametrize("value", ["compact", "compact,delete", "delete,compact"])
+def test_compaction_is_accepted(node: Node, value: str) -> None:
+    """cleanup.policy=compact (alone or with delete) is accepted at CreateTopics, AlterConfigs and
+    IncrementalAlterConfigs, and as the dynamic broker default."""
     [created] = node.call(CREATE_TOPICS, 7, {"timeout_ms": 1000, "validate_only": False, "topics": [
         {"name": "c", "num_partitions": 1, "replication_factor": 1, "assignments": [],
          "configs": [{"name": "cleanup.policy", "value": value}]}]})["topics"]
-    assert created["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in created["error_message"]
+    assert created["error_code"] == ErrorCode.NONE
+    assert node.controller.topic("c").configs["cleanup.policy"] == value
+    node.create_topic("t")
+    [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
+        {"resource_type": TOPIC, "resource_name": "t",
+         "configs": [{"name": "cleanup.policy", "config_operation": 0, "value": value}]}]})["responses"]
+    assert res["error_code"] == ErrorCode.NONE
+    [res] = node.call(ALTER_CONFIGS, 2, {"validate_only": False, "resources": [
+        {"resource_type": TOPIC, "resource_name": "t", "configs": [{"name": "cleanup.policy", "value": value}]}]}
+    )["responses"]
+    assert res["error_code"] == ErrorCode.NONE
+    [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
+        {"resource_type": BROKER, "resource_name": "",
+         "configs": [{"name": "log.cleanup.policy", "config_operation": 0, "value": value}]}]})["responses"]
+    assert res["error_code"] == ErrorCode.NONE
+
+
+@pytest.mark.parametrize("op, value", [(0, "bogus"), (0, "compact,bogus"), (2, "bogus")])
+def test_a_bogus_cleanup_policy_is_refused_and_changes_nothing(node: Node, op: int, value: str) -> None:
+    """cleanup.policy=bogus is INVALID_CONFIG (Kafka's ValidList) everywhere and changes nothing."""
+    [created] = node.call(CREATE_TOPICS, 7, {"timeout_ms": 1000, "validate_only": False, "topics": [
+        {"name": "c", "num_partitions": 1, "replication_factor": 1, "assignments": [],
+         "configs": [{"name": "cleanup.policy", "value": value}]}]})["topics"]
+    assert created["error_code"] == ErrorCode.INVALID_CONFIG and "bogus" in created["error_message"]
     assert node.controller.topic("c") is None
     node.create_topic("t")
     [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
         {"resource_type": TOPIC, "resource_name": "t",
          "configs": [{"name": "cleanup.policy", "config_operation": op, "value": value}]}]})["responses"]
-    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
+    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "bogus" in res["error_message"]
     [res] = node.call(ALTER_CONFIGS, 2, {"validate_only": False, "resources": [
         {"resource_type": TOPIC, "resource_name": "t", "configs": [{"name": "cleanup.policy", "value": value}]}]}
     )["responses"]
-    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
-    [res] = node.call(INCREMENTAL_ALTER, 1, {"validate_only": False, "resources": [
-        {"resource_type": BROKER, "resource_name": "",
-         "configs": [{"name": "log.cleanup.policy", "config_operation": 0, "value": value}]}]})["responses"]
-    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "compaction" in res["error_message"]
+    assert res["error_code"] == ErrorCode.INVALID_CONFIG and "bogus" in res["error_message"]
     assert "cleanup.policy" not in node.controller.topic("t").configs
-    # the broker's own __consumer_offsets is created with cleanup.policy=compact (not compacted yet)
-    [internal] = asyncio.run(node.controller.create_topics([{
-        "name": "__consumer_offsets", "num_partitions": 1, "replication_factor": 1, "assignments": [],
-        "configs": {"cleanup.policy": "compact"}}]))
-    assert internal.error_code == ErrorCode.NONE
-    assert node.controller.topic("__consumer_offsets").configs["cleanup.policy"] == "compact"

@@ -1,6 +1,8 @@
 """Retention by time, by size and by log start offset (Kafka's deleteOldSegments)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from strom.errors import OffsetOutOfRange
@@ -80,8 +82,9 @@ def test_no_retention_when_unlimited_or_compacted(tmp_path, clock):
     fill(log, clock, 20)
     clock.advance(10**12)
     assert log.segments_to_delete(clock.now_ms()) == []
-    compact = open_log(tmp_path, clock, "c-0", segment_bytes=1000, retention_ms=1, cleanup_policy="compact")
-    fill(compact, clock, 20)
+    compact = open_log(tmp_path, clock, "c-0", segment_bytes=1000, retention_ms=1)
+    fill(compact, clock, 20)  # keyless records: written before the topic became compacted
+    compact.update_config(dataclasses.replace(compact.config, cleanup_policy="compact"))
     clock.advance(10_000)
     assert compact.segments_to_delete(clock.now_ms()) == []
 

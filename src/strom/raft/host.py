@@ -249,7 +249,7 @@ class RaftHost:
     def _deliver(self, hw: int) -> None:
         offset = max(self._delivered, self.log.start_offset)
         while offset < hw:
-            records = self.log.read(offset, min(hw - offset, 1024))
+            records = self.log.read(offset, hw - offset)  # one run: a commit reaches listeners whole
             if not records:
                 break
             for listener in self._listeners:

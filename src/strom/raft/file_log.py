@@ -95,6 +95,58 @@ def decode_control(key: bytes | None, value: bytes | None) -> object:
     return (key, value)
 
 
+def encode_batches(records: tuple[Record, ...], timestamp_ms: int) -> bytes:
+    """Record batches holding ``records`` (contiguous offsets): a batch per run of data records of
+    one epoch, a control batch per control record; each batch's base offset and
+    ``partitionLeaderEpoch`` set. TypeError for a data value that is not a (key, value) pair."""
+    out: list[bytes] = []
+    group: list[NewRecord] = []
+    base = records[0].offset if records else 0
+    epoch = records[0].epoch if records else 0
+
+    def close_group() -> None:
+        if group:
+            out.append(build_batch(group, base_offset=base, timestamp_ms=timestamp_ms,
+                                   partition_leader_epoch=epoch))
+            group.clear()
+
+    for record in records:
+        if record.control:
+            close_group()
+            out.append(build_batch([NewRecord(*encode_control(record.value))], base_offset=record.offset,
+                                   timestamp_ms=timestamp_ms, control=True, partition_leader_epoch=record.epoch))
+            continue
+        if group and record.epoch != epoch:
+            close_group()
+        if not group:
+            base, epoch = record.offset, record.epoch
+        value = record.value
+        if not (isinstance(value, tuple) and len(value) == 2):
+            raise TypeError(f"a raft data record on disk is a (key, value) pair of bytes, got {value!r}")
+        group.append(NewRecord(value[0], value[1]))
+    close_group()
+    return b"".join(out)
+
+
+def decode_batches(data: bytes | bytearray | memoryview, offset: int = 0,
+                   max_records: int = 1 << 31) -> list[Record]:
+    """The raft records in whole batches of ``data`` at ``offset`` and above (at most
+    ``max_records``); a batch's epoch -1 (written before raft) reads as 0."""
+    out: list[Record] = []
+    for h, batch in iter_batches(data):
+        epoch = max(h.partition_leader_epoch, 0)
+        if h.last_offset < offset:
+            continue
+        for r in decode_batch(batch)[1]:
+            if r.offset < offset:
+                continue
+            value = decode_control(r.key, r.value) if h.is_control else (r.key, r.value)
+            out.append(Record(r.offset, epoch, value, control=h.is_control))
+            if len(out) >= max_records:
+                return out
+    return out
+
+
 class QuorumStateFile:
     """Kafka's ``quorum-state`` file: ``read`` at start-up, ``write`` (blocking: fsync) on a worker."""
 
@@ -208,16 +260,11 @@ class FileRaftLog:
             data = self.log.read(offset, _READ_BYTES, max_offset=end)
             if not data:
                 break
-            for h, batch in iter_batches(data):
-                epoch = max(h.partition_leader_epoch, 0)
-                for r in decode_batch(batch)[1]:
-                    if r.offset < offset:
-                        continue
-                    value = decode_control(r.key, r.value) if h.is_control else (r.key, r.value)
-                    out.append(Record(r.offset, epoch, value, control=h.is_control))
-                    if len(out) == max_records:
-                        return tuple(out)
-                offset = max(offset, h.last_offset + 1)
+            got = decode_batches(data, offset, max_records - len(out))
+            if not got:
+                break
+            out += got
+            offset = got[-1].offset + 1
         return tuple(out)
 
     # ------------------------------------------------------------------------------ writing
@@ -234,31 +281,11 @@ class FileRaftLog:
             if record.epoch < last:
                 raise ValueError(f"epoch {record.epoch} after {last}")
             last = record.epoch
-        group: list[NewRecord] = []
-        epoch = records[0].epoch
-        for record in records:
-            if record.control:
-                self._write(group, epoch, control=False)
-                group = []
-                self._write([NewRecord(*encode_control(record.value))], record.epoch, control=True)
-                continue
-            if record.epoch != epoch:
-                self._write(group, epoch, control=False)
-                group = []
-            epoch = record.epoch
-            value = record.value
-            if not (isinstance(value, tuple) and len(value) == 2):
-                raise TypeError(f"a FileRaftLog data record is a (key, value) pair of bytes, got {value!r}")
-            group.append(NewRecord(value[0], value[1]))
-        self._write(group, epoch, control=False)
-
-    def _write(self, records: list[NewRecord], epoch: int, *, control: bool) -> None:
-        if not records:
-            return
-        batch = build_batch(records, timestamp_ms=self.clock.now_ms(), control=control,
-                            partition_leader_epoch=epoch)
-        result = self.log.append(batch, validate_batches(batch, allow_control=True), leader_epoch=epoch)
-        self._note_epoch(epoch, result.first_offset)
+        data = encode_batches(records, self.clock.now_ms())
+        headers = validate_batches(data, allow_control=True)
+        self.log.append(data, headers)  # keeps each batch's partitionLeaderEpoch
+        for h in headers:
+            self._note_epoch(h.partition_leader_epoch, h.base_offset)
 
     def truncate_to(self, offset: int) -> None:
         if offset >= self.end_offset:

@@ -8,20 +8,33 @@ A message for any other topic or partition, or without one, is ``ValueError`` (t
 answers INVALID_REQUEST). Errors: ``INCONSISTENT_CLUSTER_ID`` travels in the top-level
 ``error_code`` (as Kafka puts it), every other error in the partition's; on the way in the
 top-level one wins when set. Directory ids and endpoints (KIP-853) are left empty and ignored.
-Fetch of ``__cluster_metadata`` (records as batches) is not translated here yet.
+
+Fetch (1) of ``__cluster_metadata``, versions 12 and up (the first with ``diverging_epoch``,
+``current_leader`` and ``snapshot_id``): the topic goes by name up to v12 and by Kafka's
+metadata topic id (``METADATA_TOPIC_ID``) from v13; the replica id sits in ``replica_state`` from
+v15. The core bounds a fetch by records, Kafka by bytes: a request carries
+``partition_max_bytes`` = ``FETCH_MAX_BYTES`` and arrives as the core's default ``max_records``.
+Records travel as record batches (``strom.raft.file_log.encode_batches``: the same batches as on
+disk, with timestamp 0: the core's records carry none).
 """
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from strom.errors import ErrorCode
 from strom.protocol import codec
 from strom.raft import messages as m
+from strom.raft.file_log import decode_batches, encode_batches
 
 METADATA_TOPIC = "__cluster_metadata"
 METADATA_PARTITION = 0
+METADATA_TOPIC_ID = uuid.UUID(int=1)  # Kafka's Uuid.METADATA_TOPIC_ID
+FETCH_MIN_VERSION = 12
+FETCH_MAX_BYTES = 8 << 20
 
 API_KEYS: dict[type, int] = {
+    m.FetchRequest: 1, m.FetchResponse: 1,
     m.VoteRequest: 52, m.VoteResponse: 52,
     m.BeginQuorumEpochRequest: 53, m.BeginQuorumEpochResponse: 53,
     m.EndQuorumEpochRequest: 54, m.EndQuorumEpochResponse: 54,
@@ -47,6 +60,23 @@ def _one_partition(data: dict[str, Any], topic_key: str = "topic_name", name_key
 def _topics(partition: dict[str, Any], topic_key: str = "topic_name", name_key: str = "partition_index"
             ) -> list[dict[str, Any]]:
     return [{topic_key: METADATA_TOPIC, "partitions": [{name_key: METADATA_PARTITION, **partition}]}]
+
+
+def _check_fetch_version(version: int) -> None:
+    if version < FETCH_MIN_VERSION:
+        raise ValueError(f"Fetch v{version} cannot carry the quorum's fields (v{FETCH_MIN_VERSION}+)")
+
+
+def _fetch_partition(data: dict[str, Any], topics_key: str, name_key: str) -> dict[str, Any]:
+    """The one ``__cluster_metadata-0`` partition of a Fetch request or response (by name or id)."""
+    topics = data.get(topics_key) or []
+    if len(topics) != 1 or not (topics[0].get("topic") == METADATA_TOPIC
+                                or topics[0].get("topic_id") == METADATA_TOPIC_ID):
+        raise ValueError(f"expected the one topic {METADATA_TOPIC}")
+    partitions = topics[0].get("partitions") or []
+    if len(partitions) != 1 or partitions[0].get(name_key) != METADATA_PARTITION:
+        raise ValueError(f"expected the one partition {METADATA_TOPIC}-{METADATA_PARTITION}")
+    return partitions[0]
 
 
 def _split_error(error: ErrorCode) -> tuple[ErrorCode, ErrorCode]:
@@ -86,6 +116,15 @@ def request_to_kio(request: m.Request, version: int) -> Any:
             "leader_id": request.leader_id, "leader_epoch": request.leader_epoch,
             "preferred_successors": list(request.preferred_successors),
             "preferred_candidates": [{"candidate_id": c} for c in request.preferred_successors]})}
+    elif isinstance(request, m.FetchRequest):
+        _check_fetch_version(version)
+        data = {"cluster_id": request.cluster_id, "replica_id": request.replica_id,
+                "replica_state": {"replica_id": request.replica_id, "replica_epoch": -1},
+                "max_wait": request.max_wait_ms, "min_bytes": 0, "max_bytes": FETCH_MAX_BYTES,
+                "topics": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [{
+                    "partition": METADATA_PARTITION, "current_leader_epoch": request.current_leader_epoch,
+                    "fetch_offset": request.fetch_offset, "last_fetched_epoch": request.last_fetched_epoch,
+                    "log_start_offset": request.log_start_offset, "partition_max_bytes": FETCH_MAX_BYTES}]}]}
     elif isinstance(request, m.DescribeQuorumRequest):
         data = {"topics": _topics({})}
     elif isinstance(request, m.FetchSnapshotRequest):
@@ -125,6 +164,15 @@ def request_from_kio(api_key: int, entity: Any) -> m.Request:
     if api_key == 55:
         _one_partition(data)
         return m.DescribeQuorumRequest()
+    if api_key == 1:
+        _check_fetch_version(int(type(entity).__version__))
+        p = _fetch_partition(data, "topics", "partition")
+        replica = (data.get("replica_state") or {}).get("replica_id", data.get("replica_id", -1))
+        return m.FetchRequest(cluster_id=cluster_id, replica_id=int(replica),
+                              max_wait_ms=codec.millis(data["max_wait"]),
+                              current_leader_epoch=int(p["current_leader_epoch"]),
+                              fetch_offset=int(p["fetch_offset"]), last_fetched_epoch=int(p["last_fetched_epoch"]),
+                              log_start_offset=int(p["log_start_offset"]))
     if api_key == 59:
         p = _one_partition(data, "name", "partition")
         sid = p["snapshot_id"]
@@ -155,6 +203,19 @@ def response_to_kio(response: m.Response, version: int) -> Any:
     elif isinstance(response, (m.BeginQuorumEpochResponse, m.EndQuorumEpochResponse)):
         data = {"error_code": top, "topics": _topics({
             "error_code": part, "leader_id": response.leader_id, "leader_epoch": response.leader_epoch})}
+    elif isinstance(response, m.FetchResponse):
+        _check_fetch_version(version)
+        div = response.diverging_epoch or m.EpochEndOffset(-1, -1)
+        sid = response.snapshot_id or m.SnapshotId(-1, -1)
+        data = {"error_code": top, "responses": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [{
+            "partition_index": METADATA_PARTITION, "error_code": part, "high_watermark": response.high_watermark,
+            "last_stable_offset": response.high_watermark, "log_start_offset": response.log_start_offset,
+            "diverging_epoch": {"epoch": div.epoch, "end_offset": div.end_offset},
+            "current_leader": {"leader_id": response.current_leader.leader_id,
+                               "leader_epoch": response.current_leader.leader_epoch},
+            "snapshot_id": {"end_offset": sid.end_offset, "epoch": sid.epoch},
+            "preferred_read_replica": -1,
+            "records": encode_batches(response.records, 0)}]}]}
     elif isinstance(response, m.DescribeQuorumResponse):
         data = {"error_code": top, "error_message": response.error_message if top else None, "topics": _topics({
             "error_code": part, "error_message": None if top else response.error_message,
@@ -194,6 +255,22 @@ def response_from_kio(api_key: int, entity: Any) -> m.Response:
         cls = m.BeginQuorumEpochResponse if api_key == 53 else m.EndQuorumEpochResponse
         return cls(error_code=_join_error(data.get("error_code"), p["error_code"]),
                    leader_id=int(p["leader_id"]), leader_epoch=int(p["leader_epoch"]))
+    if api_key == 1:
+        _check_fetch_version(int(type(entity).__version__))
+        top = ErrorCode(int(data.get("error_code") or 0))
+        if top != ErrorCode.NONE:
+            return m.FetchResponse(error_code=top)
+        p = _fetch_partition(data, "responses", "partition_index")
+        div, sid = p.get("diverging_epoch") or {}, p.get("snapshot_id") or {}
+        return m.FetchResponse(
+            error_code=ErrorCode(int(p["error_code"])), high_watermark=int(p["high_watermark"]),
+            log_start_offset=int(p["log_start_offset"]),
+            diverging_epoch=m.EpochEndOffset(int(div["epoch"]), int(div["end_offset"]))
+            if int(div.get("epoch", -1)) >= 0 else None,
+            current_leader=_leader(p.get("current_leader")),
+            snapshot_id=m.SnapshotId(int(sid["end_offset"]), int(sid["epoch"]))
+            if int(sid.get("end_offset", -1)) >= 0 else None,
+            records=tuple(decode_batches(p.get("records") or b"")))
     if api_key == 55:
         top = ErrorCode(int(data.get("error_code") or 0))
         if top != ErrorCode.NONE:

@@ -1,6 +1,7 @@
 """strom.raft.wire: every translated KRaft message survives Kafka's bytes in every version the
 codec has (fields a version lacks come back as their defaults), and messages for another topic
 are refused."""
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -8,9 +9,11 @@ import pytest
 from strom.errors import ErrorCode
 from strom.protocol import codec
 from strom.raft import messages as m
-from strom.raft.wire import API_KEYS, request_from_kio, request_to_kio, response_from_kio, response_to_kio
+from strom.raft.wire import API_KEYS, FETCH_MIN_VERSION, request_from_kio, request_to_kio, response_from_kio, response_to_kio
 
 REQUESTS = [
+    m.FetchRequest(cluster_id="c", replica_id=2, max_wait_ms=500, current_leader_epoch=5, fetch_offset=40,
+                   last_fetched_epoch=4, log_start_offset=10),
     m.VoteRequest(cluster_id="c", voter_id=2, candidate_epoch=5, candidate_id=1, last_offset_epoch=4,
                   last_offset=99, pre_vote=True),
     m.BeginQuorumEpochRequest(cluster_id="c", voter_id=3, leader_epoch=5, leader_id=1),
@@ -21,6 +24,13 @@ REQUESTS = [
 ]
 
 RESPONSES = [
+    m.FetchResponse(high_watermark=42, log_start_offset=10, current_leader=m.LeaderIdAndEpoch(1, 5),
+                    records=(m.Record(40, 4, (b"k", b"v")), m.Record(41, 5, m.LeaderChangeRecord(1, (1, 2, 3), (1, 2)),
+                                                                     control=True),
+                             m.Record(42, 5, (None, b"x")), m.Record(43, 5, (b"y", None)))),
+    m.FetchResponse(diverging_epoch=m.EpochEndOffset(3, 30), current_leader=m.LeaderIdAndEpoch(1, 5)),
+    m.FetchResponse(snapshot_id=m.SnapshotId(100, 4), current_leader=m.LeaderIdAndEpoch(1, 5)),
+    m.FetchResponse(error_code=ErrorCode.FENCED_LEADER_EPOCH, current_leader=m.LeaderIdAndEpoch(2, 6)),
     m.VoteResponse(leader_id=1, leader_epoch=5, vote_granted=True),
     m.VoteResponse(error_code=ErrorCode.INCONSISTENT_CLUSTER_ID, leader_epoch=5),
     m.BeginQuorumEpochResponse(error_code=ErrorCode.FENCED_LEADER_EPOCH, leader_id=2, leader_epoch=6),
@@ -38,6 +48,8 @@ RESPONSES = [
 
 def versions(message) -> range:
     low, high = codec.supported_range(API_KEYS[type(message)])
+    if isinstance(message, (m.FetchRequest, m.FetchResponse)):
+        low = FETCH_MIN_VERSION
     return range(low, high + 1)
 
 
@@ -88,3 +100,14 @@ def test_a_request_for_another_topic_or_partition_is_refused():
         request_from_kio(55, describe)
     with pytest.raises(ValueError):
         request_from_kio(55, codec.build(codec.request_type(55, 0), {"topics": []}))
+
+
+def test_fetch_below_v12_and_a_fetch_of_another_topic_are_refused():
+    fetch = m.FetchRequest(cluster_id="c", replica_id=2, max_wait_ms=500, current_leader_epoch=5, fetch_offset=0,
+                           last_fetched_epoch=0)
+    with pytest.raises(ValueError):
+        request_to_kio(fetch, 11)
+    other = codec.build(codec.request_type(1, 13), {"replica_id": 2, "max_wait": 500, "topics": [
+        {"topic_id": uuid.uuid4(), "partitions": [{"partition": 0, "fetch_offset": 0}]}]})
+    with pytest.raises(ValueError):
+        request_from_kio(1, other)

@@ -7,9 +7,10 @@ Data records keep the metadata record encoding (``strom.metadata.records``); the
 records (LeaderChange) sit in control batches of their own, which ``read_all`` and the commit
 listeners skip. Logs written before raft (batches with leader epoch -1) load unchanged.
 
-``read_all`` yields every metadata record from the log start (start-up replay, before anything
-is appended). Snapshots are loaded by the raft log, but no state-machine snapshot is written yet:
-the log start stays 0. ``run`` is the host's timer loop (a task of the node's TaskGroup); a lone
+``read_all`` yields the latest snapshot's records, then every metadata record of the log after it
+(start-up replay, before anything is appended). A metadata snapshot is the raft core's
+``voters=`` header line, then record batches of metadata records (``encode_snapshot``); nothing
+writes one yet (the controller is not the core's snapshot writer), so the log start stays 0. ``run`` is the host's timer loop (a task of the node's TaskGroup); a lone
 voter commits without it.
 
 Owned by the controller; the broker's cache follows it through ``add_commit_listener``.
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from strom.metadata.records import MetadataRecord, decode, encode
 from strom.raft.core import RaftNode
-from strom.raft.file_log import FileRaftLog, QuorumStateFile
+from strom.raft.file_log import FileRaftLog, QuorumStateFile, decode_batches
 from strom.raft.host import LoopbackNetwork, RaftHost
 from strom.raft.messages import Record
+from strom.records.batch import NewRecord, build_batch
 from strom.util.clock import Scheduler
 
 METADATA_TOPIC = "__cluster_metadata"
@@ -56,6 +58,13 @@ class MetadataLog:
         return self._log.end_offset
 
     def read_all(self) -> Iterator[MetadataRecord]:
+        """The latest snapshot's records, then every metadata record of the log after it."""
+        snapshot = self._log.latest_snapshot()
+        if snapshot is not None:
+            data = self._log.snapshot_bytes(snapshot)
+            if data is None:
+                raise ValueError(f"the metadata snapshot {snapshot} cannot be read")
+            yield from snapshot_records(data)
         offset = self._log.start_offset
         while offset < self._log.end_offset:
             records = self._log.read(offset, 1024)
@@ -85,6 +94,23 @@ class MetadataLog:
     def close(self) -> None:
         self.host.close()
         self._log.close()
+
+
+def encode_snapshot(records: Sequence[MetadataRecord]) -> bytes:
+    """The state-machine part of a metadata snapshot: the records that rebuild the image, as one
+    record batch (after the raft core's ``voters=`` header line, which the core adds)."""
+    if not records:
+        return b""
+    return build_batch([NewRecord(*encode(r)) for r in records], timestamp_ms=0)
+
+
+def snapshot_records(data: bytes) -> Iterator[MetadataRecord]:
+    """The metadata records of a snapshot file's bytes (header line, then record batches)."""
+    if data.startswith(b"voters="):
+        data = data[data.index(b"\n") + 1:] if b"\n" in data else b""
+    for record in decode_batches(data):
+        if not record.control:
+            yield _decode(record)
 
 
 def _decode(record: Record) -> MetadataRecord:

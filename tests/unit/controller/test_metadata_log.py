@@ -63,3 +63,23 @@ async def test_concurrent_appends_commit_in_order(tmp_path):
     offsets = await asyncio.gather(*(log.append([CONFIG]) for _ in range(20)))
     assert offsets == list(range(1, 21))
     log.close()
+
+
+@run
+async def test_start_up_reads_the_snapshot_then_the_log_tail(tmp_path):
+    from strom.controller.metadata_log import encode_snapshot
+    from strom.raft.file_log import FileRaftLog
+    from strom.raft.messages import Record
+
+    scheduler = VirtualScheduler()
+    raft_log = FileRaftLog(tmp_path / METADATA_DIR, scheduler, clean=True)
+    raft_log.append(tuple(Record(i, 1, encode(r)) for i, r in enumerate([TOPIC, PARTITION, CONFIG])))
+    raft_log.flush()
+    raft_log.create_snapshot(2, b"voters=1\n" + encode_snapshot([TOPIC, PARTITION]))
+    raft_log.close(flush=True)
+
+    log = MetadataLog(tmp_path, scheduler, clean=True, node_id=1)
+    assert log.host.log.start_offset == 2
+    assert list(log.read_all()) == [TOPIC, PARTITION, CONFIG]
+    assert await log.append([CONFIG]) == 4  # 3: the LeaderChange record of epoch 2
+    log.close()

@@ -39,6 +39,8 @@ from strom.config import BrokerConfig
 from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
+from strom.raft.core import CONFIG_NAMES as RAFT_CONFIG_NAMES
+from strom.raft.core import RaftConfig
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
@@ -201,8 +203,9 @@ class Node:
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
         try:
+            raft_config = RaftConfig.from_properties({name: config[name] for name in RAFT_CONFIG_NAMES})
             self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean, node_id=self.node_id,
-                                            cluster_id=cluster_id or "")
+                                            cluster_id=cluster_id or "", raft_config=raft_config)
         except ValueError as exc:  # a malformed quorum-state file
             raise SystemExit(f"strom: {exc}") from None
         roles = config.process_roles

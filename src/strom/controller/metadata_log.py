@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from strom.metadata.records import MetadataRecord, decode, encode
-from strom.raft.core import RaftNode
+from strom.raft.core import RaftConfig, RaftNode
 from strom.raft.file_log import FileRaftLog, QuorumStateFile, decode_batches
 from strom.raft.host import LoopbackNetwork, RaftHost
 from strom.raft.messages import Record
@@ -38,7 +38,7 @@ MetadataListener = Callable[[Sequence[MetadataRecord], int], None]
 
 class MetadataLog:
     def __init__(self, data_dir: Path, scheduler: Scheduler, *, clean: bool, node_id: int = 1,
-                 cluster_id: str = "") -> None:
+                 cluster_id: str = "", raft_config: RaftConfig = RaftConfig()) -> None:
         path = data_dir / METADATA_DIR
         self._log = FileRaftLog(path, scheduler, clean=clean)
         store = QuorumStateFile(path)
@@ -47,7 +47,7 @@ class MetadataLog:
         except ValueError as exc:
             raise ValueError(f"{store.path}: {exc}") from None
         node = RaftNode(node_id, {node_id}, self._log, cluster_id=cluster_id, now=scheduler.now_ms(),
-                        rng=random.Random(), quorum_state=state)
+                        rng=random.Random(), config=raft_config, quorum_state=state)
         # a lone voter has no peers: the loopback network has nobody registered to deliver to
         self.host = RaftHost(node, scheduler=scheduler, channel=LoopbackNetwork(), quorum_state=store,
                              committed_offset=self._log.end_offset)

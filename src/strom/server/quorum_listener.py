@@ -9,6 +9,8 @@ not answer within its request timeout closes the connection (the peer retries).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from strom.errors import ErrorCode
 from strom.protocol import codec
 from strom.raft.network import NetworkChannel
@@ -30,10 +32,23 @@ def quorum_versions() -> dict[int, tuple[int, int]]:
     return ranges
 
 
+class _ListenerMetrics:
+    """Where a listener may report its open connections (the shape of the broker's metrics hook)."""
+
+    def __init__(self) -> None:
+        self.connection_count: Callable[[], int] = lambda: 0
+
+
+class _QuorumServices:
+    def __init__(self) -> None:
+        self.metrics = _ListenerMetrics()
+
+
 class QuorumDispatcher:
     def __init__(self, channel: NetworkChannel) -> None:
         self.channel = channel
         self.versions = quorum_versions()
+        self.services = _QuorumServices()  # what KafkaListener may hook its connection count into
 
     def _api_versions(self, correlation_id: int, version: int, error: ErrorCode = ErrorCode.NONE) -> bytes:
         response = codec.build_response(API_VERSIONS, version, {

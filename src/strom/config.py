@@ -426,6 +426,8 @@ _IGNORED_THREADS = "Strom runs one asyncio event loop per process; accepted for 
 _DEDUPE_NOTE = ("Bounds the offset map by key count: one entry is reckoned at 96 bytes (Kafka: 24-byte hashed "
                 "slots), split between the cleaner threads.")
 _TRANSACTIONS_PLANNED = "Validated; no effect until transactions land."
+_QUORUM_TIMING = ("Used by the raft quorum of the metadata log; with one voter, the only quorum Strom runs yet, it "
+                  "has no visible effect (a lone voter elects itself at once).")
 _REPLICATION_PLANNED = "Validated; no effect until replication lands (one node has no followers)."
 _CODEC_DEFAULT_LEVEL = "Recompression uses the codec's default level."
 
@@ -470,6 +472,25 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("controller.quorum.bootstrap.servers", "list", [],
        "Dynamic quorum: host:port of controllers to discover the quorum from.", _host_ports_validator, "high",
        support="planned", note="Validated; no effect until the raft quorum lands."),
+    _d("controller.quorum.election.timeout.ms", "int", 1000,
+       "Time without a leader after which a voter starts an election (randomised between it and twice it).",
+       Range(1, None), "high", support="limited", note=_QUORUM_TIMING),
+    _d("controller.quorum.fetch.timeout.ms", "int", 2000,
+       "Time without a successful fetch from the leader after which a follower starts an election.",
+       Range(1, None), "high", support="limited", note=_QUORUM_TIMING),
+    _d("controller.quorum.election.backoff.max.ms", "int", 1000,
+       "Longest random wait before a candidate that lost an election tries again.",
+       Range(1, None), "high", support="limited", note=_QUORUM_TIMING),
+    _d("controller.quorum.request.timeout.ms", "int", 2000,
+       "How long a voter waits for the answer to a quorum request.",
+       Range(1, None), "medium", support="limited", note=_QUORUM_TIMING),
+    _d("controller.quorum.retry.backoff.ms", "int", 20,
+       "Wait before a quorum request that failed is sent again.",
+       Range(0, None), "low", support="limited", note=_QUORUM_TIMING),
+    _d("metadata.log.max.record.bytes.between.snapshots", "long", 20 * 1024 * 1024,
+       "Bytes of metadata records after which the quorum takes a snapshot of the metadata.",
+       Range(1, None), "high", support="planned",
+       note="Validated; no effect until the controller writes metadata snapshots."),
     # --- broker lifecycle (registration with the controller, heartbeats, fencing)
     _d("broker.rack", "string", None,
        "Rack of this broker; replicas of a partition are spread across racks when brokers set it.", None,

@@ -45,6 +45,8 @@ from strom.config import BrokerConfig
 from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
+from strom.raft.core import CONFIG_NAMES as RAFT_CONFIG_NAMES
+from strom.raft.core import RaftConfig
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
 from strom.http import BrokerSources, start_http_server
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
@@ -209,7 +211,12 @@ class Node:
             raise SystemExit(f"strom: {exc}") from None
         clean = (data_dir / CLEAN_SHUTDOWN_MARKER).exists()
 
-        self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean)
+        try:
+            raft_config = RaftConfig.from_properties({name: config[name] for name in RAFT_CONFIG_NAMES})
+            self.metadata_log = MetadataLog(data_dir, self.clock, clean=clean, node_id=self.node_id,
+                                            cluster_id=cluster_id or "", raft_config=raft_config)
+        except ValueError as exc:  # a malformed quorum-state file
+            raise SystemExit(f"strom: {exc}") from None
         roles = config.process_roles
         self.controller = Controller(self.metadata_log, config, self.node_id, max_partitions=partition_budget(),
                                      scheduler=self.clock, cluster_id=cluster_id,
@@ -219,7 +226,7 @@ class Node:
         self.metadata.replay(self.metadata_log.read_all(), self.metadata_log.end_offset - 1)
         # the one place the broker learns the active controller (the raft wiring will feed it)
         self.metadata.set_active_controller(self.node_id if "controller" in roles else None)
-        self.controller.add_listener(self.metadata.replay)  # in-process: each committed batch, at once
+        self.metadata_log.add_commit_listener(self.metadata.replay)  # each committed run, from raft
         self.controller_client = LocalControllerClient(self.controller)
         defaults = {**config.topic_defaults(), "producer.id.expiration.ms": config["producer.id.expiration.ms"]}
         self.log_manager = LogManager([data_dir], LogConfig.from_props(defaults), clock=self.clock,
@@ -247,6 +254,7 @@ class Node:
                 pass
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.metadata_log.run())
                 tg.create_task(self.controller.run())
                 self.replicas.start(tg)
                 self.cleaner = LogCleanerManager(self.replicas, self.clock, threads=config["log.cleaner.threads"],

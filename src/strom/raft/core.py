@@ -367,6 +367,8 @@ class RaftNode:
         return out
 
     def _election_deadline(self, now: int) -> int:
+        if self._voter_sets[-1][1] == {self.node_id}:
+            return now  # a lone voter has nobody to wait for: it campaigns at once
         timeout = self.config.election_timeout_ms
         return now + timeout + self.rng.randrange(timeout)
 

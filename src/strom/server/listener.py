@@ -9,14 +9,13 @@ import asyncio
 import logging
 import socket
 
-from strom.server.connection import KafkaConnection
-from strom.server.dispatcher import Dispatcher
+from strom.server.connection import Dispatch, KafkaConnection
 
 log = logging.getLogger(__name__)
 
 
 class KafkaListener:
-    def __init__(self, dispatcher: Dispatcher, task_group: asyncio.TaskGroup, *,
+    def __init__(self, dispatcher: Dispatch, task_group: asyncio.TaskGroup, *,
                  max_frame_bytes: int, max_connections: int, max_connections_per_ip: int = 2**31 - 1) -> None:
         self._dispatcher = dispatcher
         self._tg = task_group

@@ -497,3 +497,21 @@ def test_responses_that_answer_no_request_in_flight_are_ignored():
                            high_watermark=1000)
     assert follower.step(net.now, leader.node_id, late, inflight.correlation_id + 1000) == []
     assert (follower.role, follower.log.end_offset, follower.high_watermark) == before
+
+
+def test_a_lone_voter_campaigns_at_once_and_commits_once_flushed():
+    import random
+
+    from strom.raft.core import FlushLog, PersistQuorumState, RaftNode
+    from strom.raft.state import Leader
+
+    log = MemoryRaftLog()
+    node = RaftNode(1, {1}, log, cluster_id=CLUSTER, now=100, rng=random.Random(0))
+    assert node.next_deadline() == 100  # no election timeout: nobody else could lead
+    effects = node.tick(100)
+    assert isinstance(node.role, Leader) and node.epoch == 1
+    assert any(isinstance(e, PersistQuorumState) for e in effects) and isinstance(effects[-1], FlushLog)
+    assert node.high_watermark is None  # the LeaderChange record is not durable yet
+    log.flush()
+    node.flushed(100)
+    assert node.high_watermark == 1

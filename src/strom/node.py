@@ -32,6 +32,8 @@ from strom.controller.client import LocalControllerClient
 from strom.controller.controller import Controller
 from strom.controller.metadata_log import METADATA_DIR, MetadataLog
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
+from strom.coordinator.txn.coordinator import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
+from strom.coordinator.txn.markers import LocalMarkerWriter
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
 from strom.metadata.image import MetadataDelta, MetadataImage
@@ -87,6 +89,16 @@ def group_config(config: BrokerConfig) -> GroupConfig:
     )
 
 
+def txn_config(config: BrokerConfig) -> TxnConfig:
+    return TxnConfig(
+        num_partitions=config["transaction.state.log.num.partitions"],
+        max_timeout_ms=config["transaction.max.timeout.ms"],
+        id_expiration_ms=config["transactional.id.expiration.ms"],
+        abort_interval_ms=config["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
+        expire_interval_ms=config["transaction.remove.expired.transaction.cleanup.interval.ms"],
+    )
+
+
 class Node:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
@@ -94,6 +106,7 @@ class Node:
         self.node_id: int = config["node.id"]
         self._stop = asyncio.Event()
         self.groups: GroupCoordinator | None = None
+        self.transactions: TransactionCoordinator | None = None
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
@@ -138,17 +151,31 @@ class Node:
 
     async def _ensure_offsets_topic(self) -> None:
         """Create ``__consumer_offsets`` on first start (Kafka creates it on the first FindCoordinator)."""
-        if self.metadata.topic(OFFSETS_TOPIC) is not None:
+        config = self.config
+        await self._ensure_internal_topic(OFFSETS_TOPIC, config["offsets.topic.num.partitions"],
+                                          config["offsets.topic.replication.factor"],
+                                          {"segment.bytes": str(config["offsets.topic.segment.bytes"])})
+
+    async def _ensure_transaction_state_topic(self) -> None:
+        """Create ``__transaction_state`` on first start (compacted, like Kafka's)."""
+        config = self.config
+        await self._ensure_internal_topic(TRANSACTION_STATE_TOPIC, config["transaction.state.log.num.partitions"],
+                                          config["transaction.state.log.replication.factor"],
+                                          {"segment.bytes": str(config["transaction.state.log.segment.bytes"]),
+                                           "min.insync.replicas": str(config["transaction.state.log.min.isr"])})
+
+    async def _ensure_internal_topic(self, name: str, partitions: int, replication_factor: int,
+                                     configs: dict[str, str]) -> None:
+        if self.metadata.topic(name) is not None:
             return
-        rf = min(self.config["offsets.topic.replication.factor"], len(self.metadata.live_brokers))
+        rf = min(replication_factor, len(self.metadata.live_brokers))
         written = await self.controller_client.create_topics([NewTopic(
-            OFFSETS_TOPIC, self.config["offsets.topic.num.partitions"], rf,
-            configs={"cleanup.policy": "compact", "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})])
+            name, partitions, rf, configs={"cleanup.policy": "compact", **configs})])
         [result] = written.results
         if result.error_code:
-            raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {result.error_message}")
+            raise RuntimeError(f"cannot create {name}: {result.error_message}")
         if not await self.metadata.wait_for(written.metadata_offset, METADATA_WAIT_MS):
-            raise RuntimeError(f"{OFFSETS_TOPIC} was created but the broker's metadata did not catch up")
+            raise RuntimeError(f"{name} was created but the broker's metadata did not catch up")
 
     async def _expire_offsets_loop(self) -> None:
         interval = self.config["offsets.retention.check.interval.ms"] / 1000
@@ -220,6 +247,18 @@ class Node:
                 log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
+                await self._ensure_transaction_state_topic()
+                writer = LocalPartitionWriter(self.replicas)
+                markers = LocalMarkerWriter(writer, self.groups)
+                self.transactions = TransactionCoordinator(writer, txn_config(config), self.clock,
+                                                           self.controller_client.allocate_producer_id, markers)
+                loaded = self.transactions.load()
+                completed = await self.transactions.complete_pending()
+                log.info("transaction coordinator loaded %d record(s) from %s; completed %d transaction(s) left "
+                         "prepared", loaded, TRANSACTION_STATE_TOPIC, completed)
+                services.transactions, services.markers = self.transactions, markers
+                tg.create_task(self.transactions.run_abort_timer())
+                tg.create_task(self.transactions.run_expire_timer())
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
                                          max_connections=config["max.connections"],
                                          max_connections_per_ip=config["max.connections.per.ip"])

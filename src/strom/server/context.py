@@ -13,6 +13,7 @@ from strom.protocol.codec import RequestHeader
 if TYPE_CHECKING:
     from strom.config import BrokerConfig
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.coordinator.txn.coordinator import MarkerWriter, TransactionCoordinator
     from strom.metadata.cache import MetadataCache
     from strom.metadata.controller_client import ControllerClient
     from strom.replication.replica_manager import ReplicaManager
@@ -33,6 +34,8 @@ class BrokerServices:
     replicas: "ReplicaManager"
     clock: "Clock"
     groups: "GroupCoordinator | None" = None
+    transactions: "TransactionCoordinator | None" = None
+    markers: "MarkerWriter | None" = None  # writes transaction markers into local partitions
     rack: str | None = None
     # reads: the broker's metadata image; None only in unit tests of handlers that never read it
     metadata: "MetadataCache" = None  # type: ignore[assignment]

@@ -25,6 +25,7 @@ EARLIEST, LATEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_PENDING_UPLOAD = -2, -
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     replicas = ctx.broker.replicas
+    read_committed = getattr(request, "isolation_level", 0) == 1
     topics = []
     for topic in request.topics:
         parts = []
@@ -39,7 +40,8 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 if p.timestamp in (EARLIEST, EARLIEST_LOCAL):
                     offset = part.log_start_offset
                 elif p.timestamp == LATEST:
-                    offset, epoch = part.high_watermark, part.leader_epoch
+                    offset = part.last_stable_offset if read_committed else part.high_watermark
+                    epoch = part.leader_epoch
                 elif p.timestamp == MAX_TIMESTAMP:
                     offset, ts = part.log.max_timestamp()
                 elif p.timestamp == EARLIEST_PENDING_UPLOAD:

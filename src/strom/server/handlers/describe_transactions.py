@@ -7,6 +7,7 @@ TRANSACTIONAL_ID_NOT_FOUND.
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from strom.errors import ErrorCode, KafkaError
@@ -16,10 +17,15 @@ API_KEY = 65
 VERSIONS = (0, 0)
 
 
+def _millis(ms: int) -> datetime.datetime:
+    """A timestamp field, -1 (none) included: the codec would read a negative int as null."""
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+
+
 def _state(ctx: RequestContext, tid: str) -> dict[str, Any]:
     txns = ctx.broker.transactions
     empty = {"transactional_id": tid, "transaction_state": "", "transaction_timeout": 0,
-             "transaction_start_time": -1, "producer_id": -1, "producer_epoch": -1, "topics": []}
+             "transaction_start_time": _millis(-1), "producer_id": -1, "producer_epoch": -1, "topics": []}
     if txns is None:
         return {**empty, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE}
     try:
@@ -30,7 +36,7 @@ def _state(ctx: RequestContext, tid: str) -> dict[str, Any]:
     for topic, p in sorted(meta.partitions):
         by_topic.setdefault(topic, []).append(p)
     return {"error_code": 0, "transactional_id": tid, "transaction_state": meta.state.value,
-            "transaction_timeout": meta.timeout_ms, "transaction_start_time": meta.txn_start_ms,
+            "transaction_timeout": meta.timeout_ms, "transaction_start_time": _millis(meta.txn_start_ms),
             "producer_id": meta.producer_id, "producer_epoch": meta.producer_epoch,
             "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()]}
 

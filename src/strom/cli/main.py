@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 
 from strom import __version__
-from strom.cli import _common, config, consume, group, log_dirs, perf, produce, serve, storage, topic
+from strom.cli import _common, config, consume, group, log_dirs, perf, produce, serve, storage, topic, transactions
 from strom.cli._common import CliError, StromArgumentParser, bootstrap_servers, client_config, print_error
 
-COMMANDS = (serve, storage, topic, group, config, produce, consume, perf, log_dirs)
+COMMANDS = (serve, storage, topic, group, config, produce, consume, perf, log_dirs, transactions)
 
 
 def build_parser() -> argparse.ArgumentParser:

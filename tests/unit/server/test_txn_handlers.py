@@ -184,7 +184,7 @@ def test_describe_and_list_transactions_and_producers(node: TxnNode):
     a, z = got.transaction_states
     assert (a.error_code, a.transaction_state, a.producer_id, a.producer_epoch) == (0, "Ongoing", pid, epoch)
     assert [(t.topic, list(t.partitions)) for t in a.topics] == [("t", [1])]
-    assert z.error_code == E.TRANSACTIONAL_ID_NOT_FOUND and z.transaction_start_time_ms == -1
+    assert z.error_code == E.TRANSACTIONAL_ID_NOT_FOUND and z.transaction_start_time_ms == 0
     assert a.transaction_start_time_ms == node.txns.txns["tid-a"].txn_start_ms > 0
 
     for version in versions(LIST_TRANSACTIONS):

@@ -1,9 +1,10 @@
 """DescribeTransactions: v0.
 
 The state of each transactional id at the transaction coordinator: Kafka's
-state name, timeout, start time of the open transaction (-1 when none),
-producer id and epoch, and its partitions by topic.  An unknown id answers
-TRANSACTIONAL_ID_NOT_FOUND.
+state name, timeout, start time of the open transaction (-1 when none, as
+Kafka), producer id and epoch, and its partitions by topic.  An unknown id
+answers TRANSACTIONAL_ID_NOT_FOUND with the other fields at their schema
+defaults (start time 0), as Kafka does.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _millis(ms: int) -> datetime.datetime:
 def _state(ctx: RequestContext, tid: str) -> dict[str, Any]:
     txns = ctx.broker.transactions
     empty = {"transactional_id": tid, "transaction_state": "", "transaction_timeout": 0,
-             "transaction_start_time": _millis(-1), "producer_id": -1, "producer_epoch": -1, "topics": []}
+             "transaction_start_time": _millis(0), "producer_id": -1, "producer_epoch": -1, "topics": []}
     if txns is None:
         return {**empty, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE}
     try:

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KpTopicPartition
 from kafka.errors import ProducerFencedError
 
 from conftest import unique, wait_until
@@ -94,6 +95,18 @@ def test_commit_is_seen_by_read_committed_and_abort_is_not(broker):
     uncommitted = read(broker.bootstrap, topic, "read_uncommitted")
     assert uncommitted == ([f"committed-{i}".encode() for i in range(5)] + [f"aborted-{i}".encode() for i in range(3)]
                            + [b"last"])
+    # kafka-python drops the aborted records by the fetch's aborted_transactions too
+    for isolation, want in (("read_committed", committed), ("read_uncommitted", uncommitted)):
+        kc = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level=isolation,
+                           auto_offset_reset="earliest", enable_auto_commit=False)
+        try:
+            kc.assign([KpTopicPartition(topic, 0)])
+            got: list[bytes] = []
+            wait_until(lambda: got.extend(r.value for rs in kc.poll(500).values() for r in rs) or len(got) >= len(want),
+                       timeout=30, interval=0)
+            assert got == want, isolation
+        finally:
+            kc.close()
 
 
 def test_read_committed_stops_at_the_open_transaction(broker):

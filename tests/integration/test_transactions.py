@@ -245,3 +245,24 @@ def test_offsets_committed_in_a_transaction_appear_at_commit(broker):
     assert committed("read_committed") == 9
     broker.restart()  # the group coordinator's loader applies the marker again
     assert committed() == 9
+
+
+def test_a_broker_killed_mid_transaction_recovers_it(broker):
+    """SIGKILL: no snapshots written at shutdown; the open transaction, an aborted one and the
+    coordinator's state come back from the logs, and both outcomes stay right."""
+    topic = unique("crash")
+    create_topic(broker.bootstrap, topic)
+    p = txn_producer(broker.bootstrap, unique("tid"))
+    p.begin_transaction()
+    p.produce(topic, b"aborted")
+    p.flush(10)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, b"open")
+    p.flush(10)
+    broker.kill9()
+    broker.start()
+    assert end_offsets(broker.bootstrap, topic, "read_committed") == 2  # stops at the open transaction
+    p.commit_transaction(60)
+    assert read(broker.bootstrap, topic, "read_committed") == [b"open"]
+    assert read(broker.bootstrap, topic, "read_uncommitted") == [b"aborted", b"open"]

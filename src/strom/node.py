@@ -107,6 +107,7 @@ class Node:
         self._stop = asyncio.Event()
         self.groups: GroupCoordinator | None = None
         self.transactions: TransactionCoordinator | None = None
+        self._txn_start: asyncio.Task[bool] | None = None
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
@@ -157,12 +158,45 @@ class Node:
                                           {"segment.bytes": str(config["offsets.topic.segment.bytes"])})
 
     async def _ensure_transaction_state_topic(self) -> None:
-        """Create ``__transaction_state`` on first start (compacted, like Kafka's)."""
+        """Create ``__transaction_state`` (compacted, like Kafka's) unless it exists."""
         config = self.config
         await self._ensure_internal_topic(TRANSACTION_STATE_TOPIC, config["transaction.state.log.num.partitions"],
                                           config["transaction.state.log.replication.factor"],
                                           {"segment.bytes": str(config["transaction.state.log.segment.bytes"]),
                                            "min.insync.replicas": str(config["transaction.state.log.min.isr"])})
+
+    async def ensure_transactions(self) -> bool:
+        """Start the transaction coordinator unless it runs: create ``__transaction_state`` (Kafka
+        creates it at the first FindCoordinator for a transactional id, so a broker that never sees
+        a transaction holds none of its partitions), load it and start its timers.  Concurrent
+        callers share one attempt; a failed attempt is logged and the next caller tries again.
+        Returns whether the coordinator runs."""
+        if self.transactions is not None:
+            return True
+        starting = self._txn_start
+        if starting is None or (starting.done() and not starting.result()):
+            starting = self._txn_start = self._tg.create_task(self._start_transactions())
+        return await asyncio.shield(starting)
+
+    async def _start_transactions(self) -> bool:
+        try:
+            await self._ensure_transaction_state_topic()
+            writer = LocalPartitionWriter(self.replicas)
+            markers = LocalMarkerWriter(writer, self.groups)
+            txns = TransactionCoordinator(writer, txn_config(self.config), self.clock,
+                                          self.controller_client.allocate_producer_id, markers)
+            loaded = txns.load()
+            completed = await txns.complete_pending()
+        except Exception:
+            log.exception("could not start the transaction coordinator")
+            return False
+        log.info("transaction coordinator loaded %d record(s) from %s; completed %d transaction(s) left prepared",
+                 loaded, TRANSACTION_STATE_TOPIC, completed)
+        self.transactions = txns
+        self._services.transactions, self._services.markers = txns, markers
+        self._tg.create_task(txns.run_abort_timer())
+        self._tg.create_task(txns.run_expire_timer())
+        return True
 
     async def _ensure_internal_topic(self, name: str, partitions: int, replication_factor: int,
                                      configs: dict[str, str]) -> None:
@@ -247,18 +281,11 @@ class Node:
                 log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
-                await self._ensure_transaction_state_topic()
-                writer = LocalPartitionWriter(self.replicas)
-                markers = LocalMarkerWriter(writer, self.groups)
-                self.transactions = TransactionCoordinator(writer, txn_config(config), self.clock,
-                                                           self.controller_client.allocate_producer_id, markers)
-                loaded = self.transactions.load()
-                completed = await self.transactions.complete_pending()
-                log.info("transaction coordinator loaded %d record(s) from %s; completed %d transaction(s) left "
-                         "prepared", loaded, TRANSACTION_STATE_TOPIC, completed)
-                services.transactions, services.markers = self.transactions, markers
-                tg.create_task(self.transactions.run_abort_timer())
-                tg.create_task(self.transactions.run_expire_timer())
+                self._tg, self._services = tg, services
+                services.ensure_transactions = self.ensure_transactions
+                if self.metadata.topic(TRANSACTION_STATE_TOPIC) is not None:  # transactions were used: load now
+                    if not await self._start_transactions():
+                        raise RuntimeError(f"cannot load the transaction coordinator from {TRANSACTION_STATE_TOPIC}")
                 listener = KafkaListener(Dispatcher(services), tg, max_frame_bytes=config["socket.request.max.bytes"],
                                          max_connections=config["max.connections"],
                                          max_connections_per_ip=config["max.connections.per.ip"])

@@ -45,7 +45,8 @@ def init(broker, tid: str, timeout_ms: int = 60000):
 
 
 def end(broker, tid, pid, epoch, commit=True, version=0):
-    req_type, resp_type = (EndTxnRequest_v0, EndTxnResponse_v0) if version == 0 else (EndTxnRequest_v2, EndTxnResponse_v2)
+    req_type, resp_type = ((EndTxnRequest_v0, EndTxnResponse_v0) if version == 0
+                           else (EndTxnRequest_v2, EndTxnResponse_v2))
     return call(broker, END_TXN, version, req_type(transactional_id=tid, producer_id=pid, producer_epoch=epoch,
                                                     committed=commit), resp_type).error_code
 
@@ -61,7 +62,8 @@ def txn_produce(broker, tid, pid, epoch, topic, seq=0):
     b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=1, producer_id=pid,
                                   producer_epoch=epoch, base_sequence=seq, batch_size=1 << 20)
     b.append(0, timestamp=None, key=None, value=b"v", headers=[])
-    req = ProduceRequest_v3(transactional_id=tid, acks=1, timeout_ms=5000, topic_data=[(topic, [(0, bytes(b.build()))])])
+    req = ProduceRequest_v3(transactional_id=tid, acks=1, timeout_ms=5000,
+                            topic_data=[(topic, [(0, bytes(b.build()))])])
     r = call(broker, PRODUCE, 3, req, ProduceResponse_v3)
     [(_, [(_, code, *_)])] = r.responses
     return code
@@ -134,6 +136,7 @@ def init_v4(broker, tid: str) -> int:
 def test_bad_init_producer_id(broker):
     assert init_v4(broker, "x" * 40000) == INVALID_REQUEST  # over the 32767 bytes of a record key's string
     assert init_v4(broker, unique("fine")) == 0
-    assert init(broker, unique("tid"), timeout_ms=900_001)[0] == INVALID_TRANSACTION_TIMEOUT  # > transaction.max.timeout.ms
+    # above transaction.max.timeout.ms
+    assert init(broker, unique("tid"), timeout_ms=900_001)[0] == INVALID_TRANSACTION_TIMEOUT
     assert init(broker, unique("tid"), timeout_ms=0)[0] == INVALID_TRANSACTION_TIMEOUT
     assert init(broker, "")[0] == INVALID_REQUEST

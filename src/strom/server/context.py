@@ -5,6 +5,7 @@ through ``controller`` (a ``ControllerClient``), never through the controller ob
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ class BrokerServices:
     groups: "GroupCoordinator | None" = None
     transactions: "TransactionCoordinator | None" = None
     markers: "MarkerWriter | None" = None  # writes transaction markers into local partitions
+    # starts the transaction coordinator on first use (creating __transaction_state); True once it runs
+    ensure_transactions: "Callable[[], Awaitable[bool]] | None" = None
     rack: str | None = None
     # reads: the broker's metadata image; None only in unit tests of handlers that never read it
     metadata: "MetadataCache" = None  # type: ignore[assignment]

@@ -14,11 +14,15 @@ if TYPE_CHECKING:
     from strom.coordinator.txn.coordinator import TransactionCoordinator
 
 
-def coordinator(ctx: RequestContext) -> "TransactionCoordinator":
-    txns = ctx.broker.transactions
-    if txns is None:
-        raise KafkaError("the transaction coordinator is loading", ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    return txns
+async def coordinator(ctx: RequestContext) -> "TransactionCoordinator":
+    """The transaction coordinator, started first if no transaction was seen yet (a client that
+    skipped FindCoordinator); COORDINATOR_NOT_AVAILABLE (retriable) when it cannot start."""
+    b = ctx.broker
+    if b.transactions is None and b.ensure_transactions is not None:
+        await b.ensure_transactions()
+    if b.transactions is None:
+        raise KafkaError("the transaction coordinator is not available", ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    return b.transactions
 
 
 def error_for(exc: KafkaError, api_version: int, fenced_since: int) -> ErrorCode:

@@ -26,7 +26,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     if groups is None:
         return {"throttle_time": 0, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE}
     try:
-        await _txn.coordinator(ctx).add_partitions(request.transactional_id, request.producer_id,
+        await (await _txn.coordinator(ctx)).add_partitions(request.transactional_id, request.producer_id,
                                                    request.producer_epoch,
                                                    [(OFFSETS_TOPIC, groups.partition_for(request.group_id))])
     except KafkaError as exc:

@@ -34,7 +34,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     else:
         default = ErrorCode.NONE
         try:
-            await _txn.coordinator(ctx).add_partitions(
+            await (await _txn.coordinator(ctx)).add_partitions(
                 request.v3_and_below_transactional_id, request.v3_and_below_producer_id,
                 request.v3_and_below_producer_epoch, wanted)
         except KafkaError as exc:

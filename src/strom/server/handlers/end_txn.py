@@ -23,8 +23,9 @@ VERSIONS = (0, 4)
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     try:
-        await _txn.coordinator(ctx).end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
-                                            bool(request.committed))
+        txns = await _txn.coordinator(ctx)
+        await txns.end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
+                           bool(request.committed))
     except KafkaError as exc:
         return {"throttle_time": 0, "error_code": _txn.error_for(exc, ctx.api_version, 2)}
     return {"throttle_time": 0, "error_code": 0}

@@ -2,7 +2,9 @@
 
 Group keys (key_type 0) map to the leader of their ``__consumer_offsets``
 partition, transaction keys (1) to the leader of their ``__transaction_state``
-partition — this node, while it is the only one.  v4+ batches keys.  An empty
+partition — this node, while it is the only one.  v4+ batches keys.  The first
+transaction key starts the transaction coordinator (creating
+``__transaction_state``, as Kafka does at this point) before the answer.  An empty
 key answers INVALID_REQUEST; COORDINATOR_NOT_AVAILABLE (retriable) while the
 coordinator is not loaded.  Share-group keys (2) and other types answer
 INVALID_REQUEST.
@@ -36,6 +38,9 @@ def _answer(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = getattr(request, "key_type", GROUP)
+    b = ctx.broker
+    if key_type == TRANSACTION and b.transactions is None and b.ensure_transactions is not None:
+        await b.ensure_transactions()  # False: answered COORDINATOR_NOT_AVAILABLE below, the client retries
     if ctx.api_version >= 4:
         return {"throttle_time": 0, "coordinators": [_answer(ctx, k, key_type) for k in request.coordinator_keys]}
     one = _answer(ctx, request.key, key_type)

@@ -38,7 +38,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if getattr(request, "enable2_pc", False):
             return _error(ErrorCode.UNSUPPORTED_VERSION)
         try:
-            pid, epoch = await _txn.coordinator(ctx).init_producer_id(
+            pid, epoch = await (await _txn.coordinator(ctx)).init_producer_id(
                 request.transactional_id, millis(request.transaction_timeout), pid, epoch)
         except KafkaError as exc:
             return _error(_txn.error_for(exc, ctx.api_version, 4))

@@ -293,6 +293,18 @@ class Log:
                                             h.next_offset if lso is None else min(lso, h.next_offset)))
             self._aborted_count += 1
 
+    def _save_txn_indexes(self) -> None:
+        """Write transaction indexes a failed write left unsaved; if that fails, drop the producer
+        snapshots so the next start replays the whole log (which rebuilds the indexes)."""
+        for seg in self._segments:
+            if seg.txn_index.unsaved:
+                try:
+                    seg.txn_index.save()
+                except OSError as exc:
+                    log.warning("could not write %s (%s); the next start rebuilds it from the log",
+                                seg.txn_index.path, exc)
+                    self.producer_state.delete_all_snapshots()
+
     def _count_aborted(self) -> None:
         self._aborted_count = sum(len(seg.txn_index.entries) for seg in self._segments)
 
@@ -719,6 +731,7 @@ class Log:
         try:
             if self.producer_state.latest_snapshot_offset() != self.log_end_offset:  # Kafka: only when it moved
                 self._write_producer_snapshot(self.log_end_offset)
+            self._save_txn_indexes()
             if flush:
                 self.leader_epoch_cache.write_checkpoint()
             else:

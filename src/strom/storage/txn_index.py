@@ -19,6 +19,11 @@ rebuild the producer state (from the newest snapshot), it first drops the
 entries at or beyond the replay start (``truncate_to``) and re-adds one for each
 ABORT marker it replays; truncation drops the entries beyond the new end.
 
+A failed write (disk full, I/O error) never fails the append whose marker is
+already in the log: the entry stays in memory, the index is marked ``unsaved``,
+and the Log writes it whole at close (if that fails too, the Log drops its
+producer snapshots, so the next start replays the log and rebuilds the index).
+
 For the log cleaner (compaction, which owns its own rules): a cleaned segment
 must keep the ABORT and COMMIT markers until every record of their transaction
 is gone and ``delete.retention.ms`` has passed (Kafka's rules), and a cleaned
@@ -28,6 +33,7 @@ writes are small appends to the page cache (one per ABORT marker).
 """
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from pathlib import Path
@@ -38,6 +44,8 @@ from strom.storage.files import OS_FS, FileSystem, write_atomically
 TXN_INDEX_SUFFIX = ".txnindex"
 ENTRY = struct.Struct(">hqqqq")
 VERSION = 0
+
+log = logging.getLogger(__name__)
 
 
 class AbortedTxn(NamedTuple):
@@ -52,6 +60,7 @@ class TransactionIndex:
         self.path = path
         self.fs = fs
         self.entries: list[AbortedTxn] = []
+        self.unsaved = False  # the file lacks entries that are in memory (a write failed)
 
     def load(self) -> None:
         """Read the file (if any); a partial trailing entry is ignored (it is rewritten at the next
@@ -70,13 +79,28 @@ class TransactionIndex:
         self.entries = out
 
     def append(self, entry: AbortedTxn) -> None:
-        """Add an entry and append it to the file (created on the first entry)."""
+        """Add an entry and append it to the file (created on the first entry); a failed write
+        leaves the index ``unsaved`` instead of raising."""
         self.entries.append(entry)
-        fd = self.fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if self.unsaved:
+            return
         try:
-            self.fs.write_all(fd, ENTRY.pack(VERSION, *entry))
-        finally:
-            self.fs.close(fd)
+            fd = self.fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                self.fs.write_all(fd, ENTRY.pack(VERSION, *entry))
+            finally:
+                self.fs.close(fd)
+        except OSError as exc:
+            log.warning("could not write %s (%s); it is kept in memory and written at close", self.path, exc)
+            self.unsaved = True
+
+    def save(self) -> None:
+        """Write every entry (temp file + rename); raises OSError."""
+        if self.entries:
+            write_atomically(self.path, b"".join(ENTRY.pack(VERSION, *e) for e in self.entries), fs=self.fs)
+        else:
+            self.fs.unlink(self.path, missing_ok=True)
+        self.unsaved = False
 
     def truncate_to(self, offset: int) -> None:
         """Drop the entries whose marker is at or beyond ``offset`` (log truncation, replay)."""
@@ -84,10 +108,11 @@ class TransactionIndex:
         if len(kept) == len(self.entries):
             return
         self.entries = kept
-        if kept:
-            write_atomically(self.path, b"".join(ENTRY.pack(VERSION, *e) for e in kept), fs=self.fs)
-        else:
-            self.fs.unlink(self.path, missing_ok=True)
+        try:
+            self.save()
+        except OSError as exc:
+            log.warning("could not rewrite %s (%s); it is kept in memory and written at close", self.path, exc)
+            self.unsaved = True
 
     def collect(self, fetch_offset: int, upper_offset: int) -> list[AbortedTxn]:
         """Entries of transactions that overlap [fetch_offset, upper_offset)."""

@@ -122,3 +122,31 @@ def test_producers_with_an_open_transaction_do_not_expire(tmp_path, clock):
     assert log.expire_producers(T0 + 10**12) == 0
     put(log, marker(True, 1), control=True)
     assert log.expire_producers(T0 + 10**12) == 1
+
+
+def test_a_failed_index_write_never_fails_the_marker_and_is_saved_at_close(tmp_path, clock):
+    from strom.storage.faults import FaultyFileSystem
+    fs = FaultyFileSystem()
+    log = open_log(tmp_path, clock, fs=fs)
+    put(log, txn_batch(b"x", pid=1))
+    fault = fs.fail("open", path=".txnindex")
+    put(log, marker(False, 1), control=True)  # the marker is in the log; the index write failed
+    assert log.aborted_transactions(0, 2) == [AbortedTxn(1, 0, 1, 2)]
+    fs.heal(fault)
+    log.close(flush=True)
+    log = open_log(tmp_path, clock, fs=fs)
+    assert log.aborted_transactions(0, 2) == [AbortedTxn(1, 0, 1, 2)]
+
+
+def test_an_index_that_cannot_be_saved_is_rebuilt_at_the_next_start(tmp_path, clock):
+    from strom.storage.faults import FaultyFileSystem
+    fs = FaultyFileSystem()
+    log = open_log(tmp_path, clock, fs=fs)
+    put(log, txn_batch(b"x", pid=1))
+    fs.fail("open", "replace", path=".txnindex")
+    put(log, marker(False, 1), control=True)
+    log.close(flush=True)  # cannot write the index: the producer snapshots go instead
+    fs.heal()
+    assert not [p for p in log.dir.iterdir() if p.suffix == ".txnindex"]
+    log = open_log(tmp_path, clock, fs=fs)
+    assert log.aborted_transactions(0, 2) == [AbortedTxn(1, 0, 1, 2)]

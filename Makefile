@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test install install-test lint clean kcat promtool
+.PHONY: serve test test-slow install install-test lint clean kcat promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,11 @@ promtool:
 
 test: install-test kcat promtool
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# The long end-to-end runs (e.g. 100,000 records copied exactly once through 5 kills).
+test-slow: install-test
+	$(BIN)/python -m pytest -q -m slow tests
 
 clean:
 	rm -rf $(VENV) data

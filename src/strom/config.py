@@ -425,7 +425,6 @@ _DAY_MS = 24 * 3600 * 1000
 _IGNORED_THREADS = "Strom runs one asyncio event loop per process; accepted for compatibility, no effect."
 _DEDUPE_NOTE = ("Bounds the offset map by key count: one entry is reckoned at 96 bytes (Kafka: 24-byte hashed "
                 "slots), split between the cleaner threads.")
-_TRANSACTIONS_PLANNED = "Validated; no effect until transactions land."
 _QUORUM_TIMING = ("Used by the raft quorum of the metadata log; with one voter, the only quorum Strom runs yet, it "
                   "has no visible effect (a lone voter elects itself at once).")
 _REPLICATION_PLANNED = "Validated; no effect until replication lands (one node has no followers)."
@@ -651,21 +650,24 @@ _BROKER_DEFS: list[ConfigDef] = [
        "medium", support="ignored",
        note="group.max.size limits consumer groups too."),
     # --- transactions and producer ids
-    _d("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state.", Range(1, None),
-       "high", support="planned",
-       note=_TRANSACTIONS_PLANNED),
+    _d("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state (fixed once created).",
+       Range(1, None), "high"),
     _d("transaction.state.log.replication.factor", "short", 1, "Replication factor of __transaction_state.",
-       Range(1, None), "high", kafka_default=3, default_differs=True, support="planned",
-       note=_TRANSACTIONS_PLANNED),
+       Range(1, None), "high", kafka_default=3, default_differs=True,
+       note="Strom defaults to 1 so that a single node works out of the box."),
     _d("transaction.state.log.min.isr", "int", 1, "min.insync.replicas of __transaction_state.", Range(1, None),
-       "high", kafka_default=2, default_differs=True, support="planned",
-       note=_TRANSACTIONS_PLANNED),
+       "high", kafka_default=2, default_differs=True,
+       note="Strom defaults to 1 so that a single node works out of the box."),
+    _d("transaction.state.log.segment.bytes", "int", 104857600, "segment.bytes of __transaction_state.",
+       Range(1, None), "high"),
     _d("transactional.id.expiration.ms", "int", 604800000,
-       "Expire a transactional id after this long without transactions.", Range(1, None), "high", support="planned",
-       note=_TRANSACTIONS_PLANNED),
+       "Expire a transactional id after this long without transactions.", Range(1, None), "high"),
     _d("transaction.max.timeout.ms", "int", 900000, "Largest transaction timeout a producer may ask for.",
-       Range(1, None), "high", support="planned",
-       note=_TRANSACTIONS_PLANNED),
+       Range(1, None), "high"),
+    _d("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10000,
+       "How often to abort transactions open longer than their transaction.timeout.ms.", Range(1, None), "low"),
+    _d("transaction.remove.expired.transaction.cleanup.interval.ms", "int", 3600000,
+       "How often to remove transactional ids that expired.", Range(1, None), "low"),
     _d("producer.id.expiration.ms", "int", 86400000, "Expire idempotent producer state after this long.",
        Range(1, None), "low"),
     # --- replication

@@ -48,6 +48,8 @@ from strom.controller.metadata_log import METADATA_DIR, MetadataLog
 from strom.raft.core import CONFIG_NAMES as RAFT_CONFIG_NAMES
 from strom.raft.core import RaftConfig
 from strom.coordinator.group.coordinator import OFFSETS_TOPIC, GroupConfig, GroupCoordinator
+from strom.coordinator.txn.coordinator import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
+from strom.coordinator.txn.markers import LocalMarkerWriter
 from strom.http import BrokerSources, start_http_server
 from strom.metadata.cache import METADATA_WAIT_MS, MetadataCache
 from strom.metadata.controller_client import NewTopic
@@ -110,6 +112,16 @@ def group_config(config: BrokerConfig) -> GroupConfig:
     )
 
 
+def txn_config(config: BrokerConfig) -> TxnConfig:
+    return TxnConfig(
+        num_partitions=config["transaction.state.log.num.partitions"],
+        max_timeout_ms=config["transaction.max.timeout.ms"],
+        id_expiration_ms=config["transactional.id.expiration.ms"],
+        abort_interval_ms=config["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
+        expire_interval_ms=config["transaction.remove.expired.transaction.cleanup.interval.ms"],
+    )
+
+
 class Node:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
@@ -117,6 +129,8 @@ class Node:
         self.node_id: int = config["node.id"]
         self._stop = asyncio.Event()
         self.groups: GroupCoordinator | None = None
+        self.transactions: TransactionCoordinator | None = None
+        self._txn_start: asyncio.Task[bool] | None = None
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
@@ -161,17 +175,64 @@ class Node:
 
     async def _ensure_offsets_topic(self) -> None:
         """Create ``__consumer_offsets`` on first start (Kafka creates it on the first FindCoordinator)."""
-        if self.metadata.topic(OFFSETS_TOPIC) is not None:
+        config = self.config
+        await self._ensure_internal_topic(OFFSETS_TOPIC, config["offsets.topic.num.partitions"],
+                                          config["offsets.topic.replication.factor"],
+                                          {"segment.bytes": str(config["offsets.topic.segment.bytes"])})
+
+    async def _ensure_transaction_state_topic(self) -> None:
+        """Create ``__transaction_state`` (compacted, like Kafka's) unless it exists."""
+        config = self.config
+        await self._ensure_internal_topic(TRANSACTION_STATE_TOPIC, config["transaction.state.log.num.partitions"],
+                                          config["transaction.state.log.replication.factor"],
+                                          {"segment.bytes": str(config["transaction.state.log.segment.bytes"]),
+                                           "min.insync.replicas": str(config["transaction.state.log.min.isr"])})
+
+    async def ensure_transactions(self) -> bool:
+        """Start the transaction coordinator unless it runs: create ``__transaction_state`` (Kafka
+        creates it at the first FindCoordinator for a transactional id, so a broker that never sees
+        a transaction holds none of its partitions), load it and start its timers.  Concurrent
+        callers share one attempt; a failed attempt is logged and the next caller tries again.
+        Returns whether the coordinator runs."""
+        if self.transactions is not None:
+            return True
+        starting = self._txn_start
+        if starting is None or (starting.done() and not starting.result()):
+            starting = self._txn_start = self._tg.create_task(self._start_transactions())
+        return await asyncio.shield(starting)
+
+    async def _start_transactions(self) -> bool:
+        try:
+            await self._ensure_transaction_state_topic()
+            writer = LocalPartitionWriter(self.replicas)
+            markers = LocalMarkerWriter(writer, self.groups)
+            txns = TransactionCoordinator(writer, txn_config(self.config), self.clock,
+                                          self.controller_client.allocate_producer_id, markers)
+            loaded = txns.load()
+            completed = await txns.complete_pending()
+        except Exception:
+            log.exception("could not start the transaction coordinator")
+            return False
+        log.info("transaction coordinator loaded %d record(s) from %s; completed %d transaction(s) left prepared",
+                 loaded, TRANSACTION_STATE_TOPIC, completed)
+        self.transactions = txns
+        self._services.transactions, self._services.markers = txns, markers
+        self._tg.create_task(txns.run_abort_timer())
+        self._tg.create_task(txns.run_expire_timer())
+        return True
+
+    async def _ensure_internal_topic(self, name: str, partitions: int, replication_factor: int,
+                                     configs: dict[str, str]) -> None:
+        if self.metadata.topic(name) is not None:
             return
-        rf = min(self.config["offsets.topic.replication.factor"], len(self.metadata.live_brokers))
+        rf = min(replication_factor, len(self.metadata.live_brokers))
         written = await self.controller_client.create_topics([NewTopic(
-            OFFSETS_TOPIC, self.config["offsets.topic.num.partitions"], rf,
-            configs={"cleanup.policy": "compact", "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})])
+            name, partitions, rf, configs={"cleanup.policy": "compact", **configs})])
         [result] = written.results
         if result.error_code:
-            raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {result.error_message}")
+            raise RuntimeError(f"cannot create {name}: {result.error_message}")
         if not await self.metadata.wait_for(written.metadata_offset, METADATA_WAIT_MS):
-            raise RuntimeError(f"{OFFSETS_TOPIC} was created but the broker's metadata did not catch up")
+            raise RuntimeError(f"{name} was created but the broker's metadata did not catch up")
 
     async def _expire_offsets_loop(self) -> None:
         interval = self.config["offsets.retention.check.interval.ms"] / 1000
@@ -291,6 +352,11 @@ class Node:
                 log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
+                self._tg, self._services = tg, services
+                services.ensure_transactions = self.ensure_transactions
+                if self.metadata.topic(TRANSACTION_STATE_TOPIC) is not None:  # transactions were used: load now
+                    if not await self._start_transactions():
+                        raise RuntimeError(f"cannot load the transaction coordinator from {TRANSACTION_STATE_TOPIC}")
                 await listener.start_serving()
                 tg.create_task(listener.close_idle(config["connections.max.idle.ms"]))
                 http_url = None

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 
 from strom import __version__
 from strom.cli import (
-    _common, cluster, config, consume, dev, group, log_dirs, perf, produce, serve, storage, topic,
+    _common, cluster, config, consume, dev, group, log_dirs, perf, produce, serve, storage, topic, transactions,
 )
 from strom.cli._common import CliError, StromArgumentParser, bootstrap_servers, client_config, print_error
 
-COMMANDS = (serve, storage, topic, group, config, produce, consume, perf, log_dirs, cluster, dev)
+COMMANDS = (serve, storage, topic, group, config, produce, consume, perf, log_dirs, transactions, cluster, dev)
 
 
 def build_parser() -> argparse.ArgumentParser:

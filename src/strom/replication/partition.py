@@ -1,7 +1,8 @@
 """Partition: one replica of a topic partition hosted by this broker.
 
 Single-node for now: this broker is the leader, the ISR is itself, and the
-high watermark follows the log end offset after every append.  Appends are
+high watermark follows the log end offset after every append.  The last
+stable offset (read_committed) comes from the log's producer state.  Appends are
 leader appends: every batch is stamped with ``leader_epoch`` and the log's
 leader-epoch cache (``Log.leader_epoch_cache``) records where each epoch
 starts.  The replication issue adds follower state and ISR changes here
@@ -26,6 +27,7 @@ class ReadResult:
     high_watermark: int
     last_stable_offset: int
     log_start_offset: int
+    aborted_transactions: list[tuple[int, int]] | None = None  # (producer id, first offset); read_committed only
 
 
 class Partition:
@@ -49,6 +51,11 @@ class Partition:
         return self.log.high_watermark
 
     @property
+    def last_stable_offset(self) -> int:
+        """Below it every transaction is decided; the high watermark while none is open."""
+        return self.log.last_stable_offset
+
+    @property
     def log_end_offset(self) -> int:
         return self.log.log_end_offset
 
@@ -68,9 +75,17 @@ class Partition:
         return self.log.epoch_for_offset(offset)
 
     def read(self, offset: int, max_bytes: int, *, min_one_batch: bool, read_committed: bool) -> ReadResult:
-        hw = self.log.high_watermark
-        data = self.log.read(offset, max_bytes, max_offset=hw, min_one_batch=min_one_batch)
-        return ReadResult(data, hw, hw, self.log.log_start_offset)
+        """read_uncommitted reads up to the high watermark; read_committed up to the last stable
+        offset, with the aborted transactions among what it read."""
+        the_log = self.log
+        hw = the_log.high_watermark
+        lso = the_log.last_stable_offset
+        if not read_committed:
+            data = the_log.read(offset, max_bytes, max_offset=hw, min_one_batch=min_one_batch)
+            return ReadResult(data, hw, lso, the_log.log_start_offset)
+        data = the_log.read(offset, max_bytes, max_offset=lso, min_one_batch=min_one_batch)
+        aborted = [(a.producer_id, a.first_offset) for a in the_log.aborted_transactions(offset, lso)] if data else []
+        return ReadResult(data, hw, lso, the_log.log_start_offset, aborted)
 
     def add_waiter(self, fut: asyncio.Future[None]) -> None:
         self._waiters.append(fut)

@@ -5,6 +5,7 @@ through ``controller`` (a ``ControllerClient``), never through the controller ob
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from strom.util.metrics import BrokerMetrics
 if TYPE_CHECKING:
     from strom.config import BrokerConfig
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.coordinator.txn.coordinator import MarkerWriter, TransactionCoordinator
     from strom.metadata.cache import MetadataCache
     from strom.metadata.controller_client import ControllerClient
     from strom.replication.replica_manager import ReplicaManager
@@ -34,6 +36,10 @@ class BrokerServices:
     replicas: "ReplicaManager"
     clock: "Clock"
     groups: "GroupCoordinator | None" = None
+    transactions: "TransactionCoordinator | None" = None
+    markers: "MarkerWriter | None" = None  # writes transaction markers into local partitions
+    # starts the transaction coordinator on first use (creating __transaction_state); True once it runs
+    ensure_transactions: "Callable[[], Awaitable[bool]] | None" = None
     rack: str | None = None
     listener_name: str = "PLAINTEXT"  # the client listener's name: picks each broker's endpoint in answers
     # reads: the broker's metadata image; None only in unit tests of handlers that never read it

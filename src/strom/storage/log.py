@@ -79,7 +79,12 @@ Simplifications relative to Kafka: no segment.jitter.ms; the first dirty offset 
 unless the LogManager restores it from a clean shutdown's cleaner-offset-checkpoint; a read returns
 batches from one segment at a time; the high watermark is owned here until the
 replication layer takes it over (it follows the log end offset on append);
-no transaction index / last stable offset yet.
+transactions are tracked by the producer state (see producer_state.py):
+``last_stable_offset`` is the high watermark while no transaction is open
+(nothing is computed per append then), and each ABORT marker adds an entry to
+its segment's ``.txnindex`` (see txn_index.py) for read_committed fetches.
+Markers are appended like any batch, with ``allow_control`` headers, by the
+transaction coordinator only.
 """
 from __future__ import annotations
 
@@ -93,9 +98,9 @@ from pathlib import Path
 from strom.errors import InvalidTimestamp, KafkaStorageError, OffsetOutOfRange
 from strom.records import compression
 from strom.records.batch import (
-    BROKER_PREFIX_SIZE, LOG_APPEND_TIME, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord, broker_prefix_bytes,
-    build_batch, decode_batch, patch_base_offset, patch_partition_leader_epoch, record_timestamps, set_log_append_time,
-    validate_batches,
+    BROKER_PREFIX_SIZE, CONTROL_ABORT, LOG_APPEND_TIME, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, BatchHeader, NewRecord,
+    broker_prefix_bytes, build_batch, control_record_type, decode_batch, patch_base_offset,
+    patch_partition_leader_epoch, record_timestamps, set_log_append_time, validate_batches,
 )
 from strom.storage.cleaner import check_keys, recover_swaps
 from strom.storage.files import OS_FS, FileSystem
@@ -105,6 +110,7 @@ from strom.storage.producer_state import ProducerStateManager
 from strom.storage.segment import (
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, Segment,
 )
+from strom.storage.txn_index import TXN_INDEX_SUFFIX, AbortedTxn
 from strom.util.clock import Clock
 from strom.util.throttle import LogThrottle
 
@@ -189,6 +195,12 @@ def _check_timestamps(data: bytes | bytearray | memoryview, headers: list[BatchH
                                            f"[{lo}, {hi}] (message.timestamp.before/after.max.ms around {now})")
 
 
+def _is_abort_marker(batch: bytes | bytearray | memoryview) -> bool:
+    """Whether a control batch is an ABORT transaction marker (decodes its one small record)."""
+    records = decode_batch(batch)[1]
+    return bool(records) and control_record_type(records[0]) == CONTROL_ABORT
+
+
 class Log:
     def __init__(self, directory: Path, config: LogConfig, *, clock: Clock, clean: bool = True,
                  recovery_point: int = 0, log_start_offset: int | None = None, fs: FileSystem = OS_FS) -> None:
@@ -215,6 +227,8 @@ class Log:
         self._load(clean, log_start_offset)
         self._high_watermark = self.log_end_offset
 
+    _aborted_count = 0  # entries in the segments' transaction indexes (0: read_committed skips the lookup)
+
     # ------------------------------------------------------------------ loading and recovery
     def _new_segment(self, base_offset: int) -> Segment:
         seg = Segment(self.dir, base_offset, index_max_bytes=self.config.segment_index_bytes,
@@ -238,8 +252,9 @@ class Log:
             elif name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
                 bases.append(int(name[:-len(LOG_SUFFIX)]))
                 stems.add(name[:-len(LOG_SUFFIX)])
+        txn_indexes = {name[:-len(TXN_INDEX_SUFFIX)] for name in names if name.endswith(TXN_INDEX_SUFFIX)}
         for name in names:  # indexes without a log file (Kafka drops them)
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
                 if name.endswith(suffix) and name[:-len(suffix)] not in stems:
                     fs.unlink(self.dir / name, missing_ok=True)
         bases.sort()
@@ -259,6 +274,8 @@ class Log:
                 continue
             if i >= first_dirty:
                 self.recovered_segments += 1
+            if seg.log_path.name[:-len(LOG_SUFFIX)] in txn_indexes:
+                seg.txn_index.load()
             cut = seg.load(recover=i >= first_dirty)
             self.truncated_bytes += cut
             truncated = cut > 0
@@ -303,15 +320,43 @@ class Log:
                 cache.mark_written()
 
     def _rebuild_producer_state(self) -> None:
-        """Newest snapshot at or below the log end, then replay the batch headers after it."""
+        """Newest snapshot at or below the log end, then replay the batch headers after it; the
+        transaction-index entries of markers from there on are re-derived by the replay."""
         start = self.producer_state.load_snapshot(self.log_end_offset)
         for seg in self._segments:
             if seg.next_offset <= start:
                 continue
+            seg.txn_index.truncate_to(start)
             pos = seg.translate_offset(start)[0] if start > seg.base_offset else 0
-            for _pos, h in seg.iter_headers(pos):
+            for bpos, h in seg.iter_headers(pos):
                 if h.base_offset >= start:
-                    self.producer_state.update(h)
+                    self._track_producer(h, seg, lambda p=bpos, n=h.size, s=seg: s.read(p, n))
+        self._count_aborted()
+
+    def _track_producer(self, h: BatchHeader, seg: Segment, batch_bytes: Callable[[], bytes | memoryview]) -> None:
+        """Producer-state update for one stored batch; an ABORT marker that ended a transaction
+        adds its entry to ``seg``'s transaction index."""
+        ended = self.producer_state.update(h)
+        if ended is not None and _is_abort_marker(batch_bytes()):
+            lso = self.producer_state.first_unstable_offset()
+            seg.txn_index.append(AbortedTxn(ended[0], ended[1], h.base_offset,
+                                            h.next_offset if lso is None else min(lso, h.next_offset)))
+            self._aborted_count += 1
+
+    def _save_txn_indexes(self) -> None:
+        """Write transaction indexes a failed write left unsaved; if that fails, drop the producer
+        snapshots so the next start replays the whole log (which rebuilds the indexes)."""
+        for seg in self._segments:
+            if seg.txn_index.unsaved:
+                try:
+                    seg.txn_index.save()
+                except OSError as exc:
+                    log.warning("could not write %s (%s); the next start rebuilds it from the log",
+                                seg.txn_index.path, exc)
+                    self.producer_state.delete_all_snapshots()
+
+    def _count_aborted(self) -> None:
+        self._aborted_count = sum(len(seg.txn_index.entries) for seg in self._segments)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -340,6 +385,24 @@ class Log:
     @high_watermark.setter
     def high_watermark(self, value: int) -> None:
         self._high_watermark = max(self.log_start_offset, min(value, self.log_end_offset))
+
+    @property
+    def last_stable_offset(self) -> int:
+        """Kafka's LSO: the first offset of the oldest open transaction, capped by the high
+        watermark; the high watermark itself while no transaction is open."""
+        first = self.producer_state.first_unstable_offset()
+        hw = self._high_watermark
+        return hw if first is None or first > hw else max(first, self.log_start_offset)
+
+    def aborted_transactions(self, fetch_offset: int, upper_offset: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping [fetch_offset, upper_offset) (read_committed fetch)."""
+        if not self._aborted_count:
+            return []
+        out: list[AbortedTxn] = []
+        for seg in self._segments[self._segment_index(fetch_offset):]:
+            if seg.txn_index.entries:
+                out += seg.txn_index.collect(fetch_offset, upper_offset)
+        return out
 
     @property
     def size_bytes(self) -> int:
@@ -425,8 +488,12 @@ class Log:
                           self.topic, self.partition, exc, self._write_errors.count)
             raise KafkaStorageError(f"write to {self.topic}-{self.partition} failed: {exc}") from exc
         cache = self.leader_epoch_cache
-        for _, h in placed:
-            self.producer_state.update(h)
+        seg = self.active
+        for bpos, h in placed:
+            if h.is_control:
+                self._track_producer(h, seg, lambda p=bpos, n=h.size: view[p:p + n] if buf is None else buf[p:p + n])
+            else:
+                self.producer_state.update(h)
             if h.partition_leader_epoch != cache.latest_epoch:
                 cache.assign(h.partition_leader_epoch, h.base_offset)
         self.unflushed_messages += offset - first
@@ -696,6 +763,7 @@ class Log:
             self._high_watermark = max(self._high_watermark, self.log_start_offset)
             self.recovery_point = max(self.recovery_point, self.log_start_offset)
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
+            self._count_aborted()
         return removed
 
     # ------------------------------------------------------------------ compaction (see cleaner.py)
@@ -744,6 +812,7 @@ class Log:
         self.active.truncate_to(offset)
         end = self.log_end_offset
         self.first_dirty_offset = min(self.first_dirty_offset, end)
+        self.active.txn_index.truncate_to(end)
         self.log_start_offset = min(self.log_start_offset, end)
         self._high_watermark = min(self._high_watermark, end)
         self.recovery_point = min(self.recovery_point, end)
@@ -758,6 +827,8 @@ class Log:
         self._segments, self._bases = [], []
         self.producer_state.delete_all_snapshots()
         self.producer_state.producers = {}
+        self.producer_state.ongoing = {}
+        self._aborted_count = 0
         self.leader_epoch_cache.clear()
         self._new_segment(offset)
         self.log_start_offset = self._high_watermark = self.recovery_point = self.first_dirty_offset = offset
@@ -772,6 +843,7 @@ class Log:
         try:
             if self.producer_state.latest_snapshot_offset() != self.log_end_offset:  # Kafka: only when it moved
                 self._write_producer_snapshot(self.log_end_offset)
+            self._save_txn_indexes()
             if flush:
                 self.leader_epoch_cache.write_checkpoint()
             else:

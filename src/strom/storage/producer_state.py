@@ -29,7 +29,7 @@ Snapshot file ``<20-digit offset>.snapshot`` in the partition directory, one
 JSON document::
 
     {"version": 1, "offset": N, "crc": C, "producers": [
-        {"pid": .., "epoch": .., "last_timestamp": ..,
+        {"pid": .., "epoch": .., "last_timestamp": .., "txn_first_offset": ..,
          "batches": [[first_seq, last_seq, first_offset, last_offset, timestamp], ...]}, ...]}
 
 where ``crc`` is the CRC-32C of the canonical JSON (sorted keys, no spaces)
@@ -38,8 +38,19 @@ Written (temp file + rename, no fsync: a torn or lost snapshot only costs a
 longer replay, and one above the recovered log end is discarded) at segment
 roll and at close; the two newest are kept.  On open the Log loads the newest
 valid snapshot at or below its end and replays batch headers from there.
-Simplification: transactional state (ongoing transactions, first unstable
-offset) is not tracked yet.  Owned by its Log (event-loop thread).
+Transactions: a transactional batch of a producer with no ongoing transaction
+starts one at its base offset (``txn_first_offset``; ``ongoing`` maps producer
+id to it, so the first unstable offset is the smallest value there, and the
+last stable offset equals the high watermark while it is empty).  A
+transaction marker (control batch, written only by the transaction
+coordinator) completes it: ``update`` returns the (producer id, first offset)
+of a transaction an ABORT marker ended, for the Log's transaction index.  A
+marker's epoch may be above the producer's (a fenced or timed-out
+transaction), never below (INVALID_PRODUCER_EPOCH); markers and batches
+without a sequence (the group coordinator's transactional offset commits)
+bypass the sequence checks.  Producers with an ongoing transaction never expire.  Each
+producer's ``txn_first_offset`` is in the snapshot (-1 when none; a snapshot
+without the field reads as -1).  Owned by its Log (event-loop thread).
 """
 from __future__ import annotations
 
@@ -73,6 +84,7 @@ class ProducerEntry:
     epoch: int
     batches: collections.deque[BatchMeta] = field(default_factory=lambda: collections.deque(maxlen=MAX_CACHED_BATCHES))
     last_timestamp: int = -1
+    txn_first_offset: int = -1  # first offset of the ongoing transaction in this partition, -1 when none
 
     @property
     def last_seq(self) -> int:
@@ -107,22 +119,33 @@ def _check_sequence(pid: int, epoch: int, last_seq: int, h: BatchHeader) -> None
                                  f"got {h.base_sequence} (epoch {epoch})")
 
 
+def _check_marker(pid: int, epoch: int, h: BatchHeader) -> None:
+    """A transaction marker may carry a newer epoch (fencing), never an older one."""
+    if h.producer_epoch < epoch:
+        raise InvalidProducerEpoch(f"producer {pid}: marker epoch {h.producer_epoch} is older than the current "
+                                   f"epoch {epoch}")
+
+
 class ProducerStateManager:
     def __init__(self, directory: Path, expiration_ms: int = 86_400_000, *, fs: FileSystem = OS_FS) -> None:
         self.dir = directory
         self.fs = fs
         self.expiration_ms = expiration_ms
         self.producers: dict[int, ProducerEntry] = {}
+        self.ongoing: dict[int, int] = {}  # producer id -> first offset of its ongoing transaction
 
     # ------------------------------------------------------------------ checks
     def check(self, h: BatchHeader) -> BatchMeta | None:
         """Validate one batch before it is written; returns the cached batch when it is a duplicate.
-        Raises InvalidProducerEpoch / OutOfOrderSequence.  Transaction markers (control batches)
-        carry no sequence and are not checked here (Kafka checks their epoch in the coordinator)."""
-        if h.producer_id < 0 or h.is_control:
+        Raises InvalidProducerEpoch / OutOfOrderSequence.  Transaction markers (control batches) and
+        batches without a sequence skip the sequence checks; only their epoch is checked (``_check_marker``)."""
+        if h.producer_id < 0:
             return None
         entry = self.producers.get(h.producer_id)
         if entry is None:
+            return None
+        if h.is_control or h.base_sequence < 0:
+            _check_marker(h.producer_id, entry.epoch, h)
             return None
         dup = entry.find_duplicate(h)
         if dup is not None:
@@ -136,9 +159,16 @@ class ProducerStateManager:
         staged: dict[int, tuple[int, int]] = {}
         for h in headers:
             pid = h.producer_id
-            if pid < 0 or h.is_control:
+            if pid < 0:
                 continue
             prior = staged.get(pid)
+            if h.is_control or h.base_sequence < 0:
+                if prior is not None:
+                    _check_marker(pid, prior[0], h)
+                else:
+                    self.check(h)
+                staged[pid] = (h.producer_epoch, NO_SEQUENCE)
+                continue
             if prior is None:
                 dup = self.check(h)
                 if dup is not None:
@@ -148,20 +178,40 @@ class ProducerStateManager:
             staged[pid] = (h.producer_epoch, h.last_sequence)
         return None
 
-    def update(self, h: BatchHeader) -> None:
-        """Record a written batch (append path and recovery replay)."""
-        if h.producer_id < 0:
-            return
-        entry = self.producers.get(h.producer_id)
+    def update(self, h: BatchHeader) -> tuple[int, int] | None:
+        """Record a written batch (append path and recovery replay).  For a control batch
+        (a transaction marker) returns (producer id, first offset) of the transaction it ended,
+        None when there was none; the caller decides (by the marker type) whether to index it."""
+        pid = h.producer_id
+        if pid < 0:
+            return None
+        entry = self.producers.get(pid)
         if entry is None or h.producer_epoch != entry.epoch:
             if entry is not None and h.producer_epoch < entry.epoch:
-                return  # replaying a stale batch (e.g. an old marker): keep the newer epoch
-            entry = ProducerEntry(h.producer_epoch)
-            self.producers[h.producer_id] = entry
-        if h.base_sequence >= 0 and not h.is_control:
+                return None  # replaying a stale batch (e.g. an old marker): keep the newer epoch
+            txn_first = entry.txn_first_offset if entry is not None else -1
+            entry = ProducerEntry(h.producer_epoch, txn_first_offset=txn_first)
+            self.producers[pid] = entry
+        entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
+        if h.is_control:
+            first = entry.txn_first_offset
+            if first < 0:
+                return None
+            entry.txn_first_offset = -1
+            self.ongoing.pop(pid, None)
+            return pid, first
+        if h.base_sequence >= 0:
             entry.batches.append(BatchMeta(h.base_sequence, h.last_sequence, h.base_offset, h.last_offset,
                                            h.max_timestamp))
-        entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
+        if h.is_transactional and entry.txn_first_offset < 0:
+            entry.txn_first_offset = h.base_offset
+            self.ongoing[pid] = h.base_offset
+        return None
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest ongoing transaction, None when there is none."""
+        ongoing = self.ongoing
+        return min(ongoing.values()) if ongoing else None
 
     def last_entry(self, producer_id: int) -> ProducerEntry | None:
         return self.producers.get(producer_id)
@@ -169,7 +219,8 @@ class ProducerStateManager:
     def expire(self, now_ms: int) -> int:
         """Forget producers whose last batch timestamp is ``producer.id.expiration.ms`` or more in
         the past; returns how many."""
-        old = [pid for pid, e in self.producers.items() if now_ms - e.last_timestamp >= self.expiration_ms]
+        old = [pid for pid, e in self.producers.items()
+               if now_ms - e.last_timestamp >= self.expiration_ms and e.txn_first_offset < 0]
         for pid in old:
             del self.producers[pid]
         return len(old)
@@ -199,6 +250,7 @@ class ProducerStateManager:
     def write_snapshot(self, offset: int) -> Path:
         """Write the state as of ``offset`` (every batch below it applied); keep the 2 newest files."""
         producers = [{"pid": pid, "epoch": e.epoch, "last_timestamp": e.last_timestamp,
+                      "txn_first_offset": e.txn_first_offset,
                       "batches": [[b.first_seq, b.last_seq, b.first_offset, b.last_offset, b.timestamp]
                                   for b in e.batches]}
                      for pid, e in sorted(self.producers.items())]
@@ -218,7 +270,8 @@ class ProducerStateManager:
             raise ValueError("crc mismatch")
         producers = {}
         for p in doc["producers"]:
-            entry = ProducerEntry(int(p["epoch"]), last_timestamp=int(p["last_timestamp"]))
+            entry = ProducerEntry(int(p["epoch"]), last_timestamp=int(p["last_timestamp"]),
+                                  txn_first_offset=int(p.get("txn_first_offset", -1)))
             for b in p["batches"]:
                 entry.batches.append(BatchMeta(*(int(x) for x in b)))
             producers[int(p["pid"])] = entry
@@ -228,6 +281,7 @@ class ProducerStateManager:
         """Load the newest valid snapshot at or below ``max_offset`` (deleting newer and invalid
         ones); returns its offset, or 0 (empty state) when there is none."""
         self.producers = {}
+        self.ongoing = {}
         for offset, path in reversed(self.snapshot_files()):
             if offset > max_offset:
                 self.fs.unlink(path, missing_ok=True)
@@ -237,6 +291,7 @@ class ProducerStateManager:
             except (OSError, ValueError, KeyError, TypeError):
                 self.fs.unlink(path, missing_ok=True)
                 continue
+            self.ongoing = {pid: e.txn_first_offset for pid, e in self.producers.items() if e.txn_first_offset >= 0}
             return offset
         return 0
 

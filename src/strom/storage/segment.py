@@ -1,11 +1,12 @@
-"""Segment: one ``<20-digit base offset>.log`` file with its ``.index`` and ``.timeindex``.
+"""Segment: one ``<20-digit base offset>.log`` file with its ``.index``, ``.timeindex`` and ``.txnindex``.
 
 The ``.log`` file is a plain concatenation of record batches exactly as they
 were appended (see strom.records.batch for the layout; base offsets already
 assigned).  Appends go to the end with one ``pwrite``/``pwritev`` per call;
 reads use ``pread``, so readers never move a file pointer.  All file calls go
 through the segment's FileSystem (strom.storage.files).  The index formats
-are in strom.storage.index.
+are in strom.storage.index, the aborted-transaction index (maintained by the
+Log) in strom.storage.txn_index.
 
 Opening (``load``):
 
@@ -39,6 +40,7 @@ from strom.records.batch import (
 )
 from strom.storage.files import OS_FS, FileSystem
 from strom.storage.index import CorruptIndex, OffsetIndex, TimeIndex
+from strom.storage.txn_index import TXN_INDEX_SUFFIX, TransactionIndex
 
 _MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
 
@@ -78,6 +80,7 @@ class Segment:
         self.log_path = directory / f"{name}{LOG_SUFFIX}"
         self.index = OffsetIndex(directory / f"{name}{INDEX_SUFFIX}", base_offset, index_max_bytes, fs=fs)
         self.time_index = TimeIndex(directory / f"{name}{TIME_INDEX_SUFFIX}", base_offset, index_max_bytes, fs=fs)
+        self.txn_index = TransactionIndex(directory / f"{name}{TXN_INDEX_SUFFIX}", fs=fs)  # loaded by the Log
         self.index_interval_bytes = index_interval_bytes
         self._fd: int | None = fs.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         self._inactive = False  # inactive segments open their .log lazily (see _touch_inactive)
@@ -422,7 +425,7 @@ class Segment:
             self._release_fd()
 
     def paths(self) -> list[Path]:
-        return [self.log_path, self.index.path, self.time_index.path]
+        return [self.log_path, self.index.path, self.time_index.path, self.txn_index.path]
 
     def mark_deleted(self) -> list[Path]:
         """Loop thread: close and rename the files to ``*.deleted`` (Kafka's async delete); returns them."""

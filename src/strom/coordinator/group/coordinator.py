@@ -12,6 +12,14 @@ and ``consumer_group.ConsumerGroupManager`` (ConsumerGroupHeartbeat).  Both
 keep their groups in ``self.groups`` (one namespace: a group id is either
 classic or consumer) and write through ``self.write``.
 
+Transactional offset commits (TxnOffsetCommit) are written inside the
+producer's transaction (a transactional batch with its producer id and epoch)
+and replayed into ``pending_txn``; they become committed offsets when the
+COMMIT marker of that producer reaches the group's partition (written by the
+transaction coordinator through ``write_txn_marker``, or met while loading) and
+vanish at an ABORT marker.  OffsetFetch with ``require_stable`` answers
+UNSTABLE_OFFSET_COMMIT while a partition has a pending one.
+
 Concurrency: event-loop thread only; timers run as callbacks of the injected
 Scheduler (``self.clock``) or tasks in the node's TaskGroup.
 """
@@ -107,9 +115,12 @@ class GroupCoordinator:
         self.clock = clock
         self.metadata = metadata
         self.spawn = spawn
-        self.runtime = CoordinatorRuntime(OFFSETS_TOPIC, writer, self._replay)
+        self.runtime = CoordinatorRuntime(OFFSETS_TOPIC, writer, self._replay, replay_txn=self._replay_txn,
+                                          replay_marker=self._replay_marker)
         self.groups: dict[str, Any] = {}
         self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+        # producer id -> group id -> (topic, partition) -> offset committed inside its open transaction
+        self.pending_txn: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
         self.classic = ClassicGroupManager(self)
         self.consumer = ConsumerGroupManager(self)
 
@@ -142,6 +153,65 @@ class GroupCoordinator:
             self.consumer.replay(k, v)
         else:
             log.warning("ignoring unknown record type %r in %s", kind, OFFSETS_TOPIC)
+
+    def _replay_txn(self, partition: int, producer_id: int, key: bytes, value: bytes | None) -> None:
+        k, v = rec.decode(key, value)
+        if k.get("type") != rec.OFFSET or v is None:
+            log.warning("ignoring a transactional record of type %r in %s", k.get("type"), OFFSETS_TOPIC)
+            return
+        self.pending_txn.setdefault(producer_id, {}).setdefault(k["group"], {})[(k["topic"], k["partition"])] = \
+            OffsetAndMetadata(v["offset"], v["leader_epoch"], v["metadata"], v["commit_timestamp"])
+
+    def _replay_marker(self, partition: int, producer_id: int, commit: bool) -> None:
+        groups = self.pending_txn.get(producer_id)
+        if not groups:
+            return
+        for group_id in [g for g in groups if self.partition_for(g) == partition]:
+            pending = groups.pop(group_id)
+            if commit:
+                self.offsets.setdefault(group_id, {}).update(pending)
+        if not groups:
+            del self.pending_txn[producer_id]
+
+    def has_pending_offsets(self, group_id: str, tp: tuple[str, int] | None = None) -> bool:
+        """Whether an open transaction has committed an offset of the group (of ``tp`` if given)."""
+        for groups in self.pending_txn.values():
+            pending = groups.get(group_id)
+            if pending and (tp is None or tp in pending):
+                return True
+        return False
+
+    async def write_txn_marker(self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int,
+                               commit: bool) -> None:
+        """The transaction coordinator's marker for one ``__consumer_offsets`` partition."""
+        await self.runtime.write_marker(partition, producer_id, producer_epoch, coordinator_epoch, commit)
+
+    async def commit_txn_offsets(self, group_id: str, producer_id: int, producer_epoch: int, member_id: str,
+                                 generation_or_epoch: int, instance_id: str | None,
+                                 offsets: Sequence[tuple[str, int, int, int, str | None]]
+                                 ) -> dict[tuple[str, int], ErrorCode]:
+        """TxnOffsetCommit: like ``commit_offsets``, written inside the producer's transaction.
+        Without member information (v0-2 clients) any group accepts it, as in Kafka; with it the
+        member and generation (or member epoch) are checked.  Raises KafkaError for group-level
+        refusals and INVALID_PRODUCER_EPOCH when the producer has a newer epoch in the log."""
+        if not group_id:
+            raise KafkaError("group id is empty", ErrorCode.INVALID_GROUP_ID)
+        group = self.groups.get(group_id)
+        if group is not None and (member_id or generation_or_epoch >= 0 or instance_id is not None):
+            group.validate_offset_commit(member_id, generation_or_epoch, instance_id, 9)
+        now = self.clock.now_ms()
+        results: dict[tuple[str, int], ErrorCode] = {}
+        records = []
+        for topic, partition, offset, leader_epoch, metadata in offsets:
+            if metadata is not None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                results[(topic, partition)] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+                continue
+            results[(topic, partition)] = ErrorCode.NONE
+            records.append((rec.offset_key(group_id, topic, partition),
+                            rec.value({"offset": offset, "leader_epoch": leader_epoch, "metadata": metadata or "",
+                                       "commit_timestamp": now})))
+        await self.runtime.write_transactional(self.partition_for(group_id), records, producer_id, producer_epoch)
+        return results
 
     # ------------------------------------------------------------------ offsets
     async def commit_offsets(self, group_id: str, member_id: str, generation_or_epoch: int,

@@ -9,8 +9,10 @@ until an append to one of its partitions or ``max_wait_ms``.
 
 Sessions (KIP-227) are not kept: every answer is a full response with
 session_id 0, which tells clients to keep sending full requests.
-isolation_level is accepted; with no transactions yet, the last stable offset
-equals the high watermark.  An empty partition carries empty records, not null.
+isolation_level read_committed (1) reads up to the last stable offset and
+answers the aborted transactions among what it read (read_uncommitted: up to
+the high watermark, aborted_transactions null).  An empty partition carries
+empty records, not null.
 v13+ addresses topics by id.
 
 Metrics (Kafka's BrokerTopicMetrics, per partition of the answer): total and
@@ -77,21 +79,25 @@ async def handle(ctx: RequestContext, request: Any) -> list[bytes]:
                     parts_out.append(FetchPartition(p.partition, code, -1, -1, -1, b""))
                     continue
                 limit = min(p.partition_max_bytes, max_bytes - total)
+                aborted: list[tuple[int, int]] | None = [] if read_committed else None
                 try:
                     if limit > 0 or total == 0:
-                        records = part.read(p.fetch_offset, max(limit, 0), min_one_batch=(total == 0),
-                                            read_committed=read_committed).records
+                        result = part.read(p.fetch_offset, max(limit, 0), min_one_batch=(total == 0),
+                                           read_committed=read_committed)
+                        records = result.records
+                        if read_committed:
+                            aborted = result.aborted_transactions
                     else:
                         records = b""
                 except KafkaError as exc:
                     errors = True
                     hw = part.high_watermark
-                    parts_out.append(FetchPartition(p.partition, exc.code, hw, hw, part.log_start_offset, b""))
+                    parts_out.append(FetchPartition(p.partition, exc.code, hw, part.last_stable_offset,
+                                                    part.log_start_offset, b""))
                     continue
                 total += len(records)
-                hw = part.high_watermark
-                parts_out.append(FetchPartition(p.partition, 0, hw, hw, part.log_start_offset, records,
-                                                [] if read_committed else None))
+                parts_out.append(FetchPartition(p.partition, 0, part.high_watermark, part.last_stable_offset,
+                                                part.log_start_offset, records, aborted))
             responses.append((name or "", getattr(topic, "topic_id", None), parts_out))
         remaining = deadline - clock.monotonic()
         if total >= min_bytes or errors or remaining <= 0 or ctx.connection.closed:

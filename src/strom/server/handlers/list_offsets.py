@@ -73,13 +73,14 @@ def _check(ctx: RequestContext, request: Any, topic: str, p: Any) -> Partition:
     return part
 
 
-def _answer(part: Partition, spec: int) -> tuple[int, int, int]:
-    """(timestamp, offset, leader_epoch) for one timestamp spec."""
+def _answer(part: Partition, spec: int, read_committed: bool) -> tuple[int, int, int]:
+    """(timestamp, offset, leader_epoch) for one timestamp spec; latest is the last stable offset
+    under read_committed, the high watermark otherwise."""
     ts, offset = -1, -1
     if spec in (EARLIEST, EARLIEST_LOCAL):
         offset = part.log_start_offset
     elif spec == LATEST:
-        return -1, part.high_watermark, part.leader_epoch
+        return -1, part.last_stable_offset if read_committed else part.high_watermark, part.leader_epoch
     elif spec == MAX_TIMESTAMP:
         offset, ts = part.log.max_timestamp()
     elif spec in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
@@ -93,6 +94,7 @@ def _answer(part: Partition, spec: int) -> tuple[int, int, int]:
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     named = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
+    read_committed = getattr(request, "isolation_level", 0) == 1
     topics = []
     for topic in request.topics:
         parts = []
@@ -101,7 +103,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 parts.append(_error(p.partition_index, ErrorCode.INVALID_REQUEST))
                 continue
             try:
-                ts, offset, epoch = _answer(_check(ctx, request, topic.name, p), p.timestamp)
+                ts, offset, epoch = _answer(_check(ctx, request, topic.name, p), p.timestamp, read_committed)
             except KafkaError as exc:
                 parts.append(_error(p.partition_index, exc.code))
                 continue

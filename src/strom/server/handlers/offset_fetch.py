@@ -4,7 +4,9 @@ Committed offsets of a group (null topics = all of them, v2+); a partition
 with no commit answers offset -1 (the consumer then applies
 auto.offset.reset).  v8+ batches groups; v9+ carries the member id/epoch of
 KIP-848 members, checked against the group; v10 addresses topics by id.
-``require_stable`` needs no wait: there are no pending transactional commits yet.
+With ``require_stable`` (v7+; read_committed consumers send it) a partition
+with an offset committed inside a still-open transaction answers
+UNSTABLE_OFFSET_COMMIT (retriable: the client asks again after the marker).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ VERSIONS = (1, 10)
 
 
 def _group_answer(ctx: RequestContext, group_id: str, topics: Any, member_id: str | None, member_epoch: int,
-                  by_id: bool) -> tuple[ErrorCode, list[dict[str, Any]]]:
+                  by_id: bool, require_stable: bool = False) -> tuple[ErrorCode, list[dict[str, Any]]]:
     groups = ctx.broker.groups
     image = ctx.broker.metadata.image
     if groups is None:
@@ -30,6 +32,8 @@ def _group_answer(ctx: RequestContext, group_id: str, topics: Any, member_id: st
         except KafkaError as exc:
             return exc.code, []
     if topics is None:
+        if require_stable and groups.has_pending_offsets(group_id):
+            return ErrorCode.UNSTABLE_OFFSET_COMMIT, []
         committed = groups.fetch_offsets(group_id, None)
         by_topic: dict[str, list[dict[str, Any]]] = {}
         for (topic, partition), om in sorted(committed.items()):
@@ -54,6 +58,8 @@ def _group_answer(ctx: RequestContext, group_id: str, topics: Any, member_id: st
         for p in topic.partition_indexes:
             om = committed.get((name, p)) if name is not None else None
             code = ErrorCode.UNKNOWN_TOPIC_ID if by_id and name is None else ErrorCode.NONE
+            if require_stable and name is not None and groups.has_pending_offsets(group_id, (name, p)):
+                code = ErrorCode.UNSTABLE_OFFSET_COMMIT
             parts.append({"partition_index": p, "committed_offset": om.offset if om else -1,
                           "committed_leader_epoch": om.leader_epoch if om else -1,
                           "metadata": om.metadata if om else "", "error_code": code})
@@ -67,8 +73,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         groups = []
         for g in request.groups:
             code, topics = _group_answer(ctx, g.group_id, g.topics, getattr(g, "member_id", None),
-                                         getattr(g, "member_epoch", -1), by_id)
+                                         getattr(g, "member_epoch", -1), by_id, request.require_stable)
             groups.append({"group_id": g.group_id, "error_code": code, "topics": topics})
         return {"throttle_time": 0, "groups": groups}
-    code, topics = _group_answer(ctx, request.group_id, request.topics, None, -1, False)
+    code, topics = _group_answer(ctx, request.group_id, request.topics, None, -1, False,
+                                 getattr(request, "require_stable", False))
     return {"throttle_time": 0, "error_code": code, "topics": topics}

@@ -7,8 +7,13 @@ offset.  acks=0 sends no response; acks=1 and acks=-1 answer after the local
 append (one replica: the ISR is this broker); acks=-1 with fewer in-sync
 replicas than the topic's ``min.insync.replicas`` answers NOT_ENOUGH_REPLICAS.  A topic that does not exist is
 created first when ``auto.create.topics.enable`` is true.  v13 addresses
-topics by id.  Transactions are not supported yet: a transactional batch is
-answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the transactions issue lifts this).
+topics by id.  A transactional batch needs the request's transactional id
+(else TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers) and must belong
+to the producer's open transaction that added this partition — checked with
+the transaction coordinator in-process, like KIP-890 part 1's verification:
+INVALID_TXN_STATE when not added, INVALID_PRODUCER_EPOCH for a fenced epoch,
+INVALID_PRODUCER_ID_MAPPING for another producer id.  Non-transactional
+batches pay nothing for this.
 
 Metrics (Kafka's BrokerTopicMetrics, per partition of the request): total and
 failed produce requests; bytes and messages in for each batch appended (a
@@ -81,8 +86,8 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
                 if len(headers) != 1:  # Kafka: produce v3+ carries exactly one batch per partition
                     raise KafkaError(f"produce v3+ needs exactly one record batch per partition, got {len(headers)}",
                                      ErrorCode.INVALID_RECORD)
-                if request.transactional_id is not None or any(h.is_transactional for h in headers):
-                    raise KafkaError("transactions are not supported yet", ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                if headers[0].is_transactional:
+                    _verify_transaction(ctx, request.transactional_id, headers[0], name, index)
                 result = part.append(records, headers, now)
             except KafkaError as exc:
                 parts.append(_error(index, exc.code, exc.message))
@@ -98,6 +103,26 @@ async def handle(ctx: RequestContext, request: Any) -> bytes | None:
     if acks == 0:
         return None
     return encode_produce_response(ctx.header.correlation_id, ctx.api_version, responses)
+
+
+def _verify_transaction(ctx: RequestContext, transactional_id: str | None, h: Any, topic: str, index: int) -> None:
+    if transactional_id is None:
+        raise KafkaError("a transactional batch needs the request's transactional id",
+                         ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    txns = ctx.broker.transactions
+    if txns is None:  # retriable for every client version, as Kafka maps coordinator errors in produce
+        raise KafkaError("the transaction coordinator is loading", ErrorCode.NOT_ENOUGH_REPLICAS)
+    code = txns.verify(transactional_id, h.producer_id, h.producer_epoch, topic, index)
+    if code is not ErrorCode.NONE:
+        # a retry of a batch already written answers as a duplicate (the log knows it), not as an error
+        part = ctx.broker.replicas.get(topic, index)
+        try:
+            duplicate = part is not None and part.log.producer_state.check(h) is not None
+        except KafkaError:
+            duplicate = False
+        if not duplicate:
+            raise KafkaError(f"producer {h.producer_id} epoch {h.producer_epoch}: {topic}-{index} is not in the "
+                             f"open transaction of {transactional_id!r}", code)
 
 
 async def _auto_create(ctx: RequestContext, name: str, request_timeout_ms: int) -> None:

@@ -147,7 +147,7 @@ class Node:
         """One line for the partitions of ``topic`` this node got a replica of in one metadata batch."""
         led = sorted(r.partition for r in new if r.leader == self.node_id)
         followed = sorted(r.partition for r in new if r.leader != self.node_id)
-        log.info("%s: new replica(s) here: leader of partitions %s, follower of %s", topic, led, followed,
+        log.info("%s: new replica(s) here: leader of %d partition(s), follower of %d", topic, len(led), len(followed),
                  extra={"event": "replicas_created", "topic": topic, "leader_of": led, "follower_of": followed,
                         "leader_epochs": sorted({r.leader_epoch for r in new})})
 

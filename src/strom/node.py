@@ -204,7 +204,8 @@ class Node:
             try:
                 expired = await self.groups.expire_offsets()
                 if expired:
-                    log.info("expired %d committed offset(s)", expired)
+                    log.info("expired %d committed offset(s)", expired,
+                             extra={"event": "offsets_expired", "offsets": expired})
             except Exception:
                 log.exception("offset expiration failed")
 
@@ -307,7 +308,8 @@ class Node:
                 self.groups = GroupCoordinator(LocalPartitionWriter(self.replicas), group_config(config),
                                                self.clock, self.metadata, tg.create_task)
                 loaded = self.groups.load()
-                log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
+                log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC,
+                         extra={"event": "groups_loaded", "records": loaded})
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
                 await listener.start_serving()

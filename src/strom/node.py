@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
+import time
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -68,6 +68,7 @@ from strom.storage.log_config import LogConfig
 from strom.storage.log_manager import LogManager
 from strom.storage.meta_properties import MetaPropertiesError, formatting_required, load_for_startup
 from strom.storage.segment import MAX_OPEN_INACTIVE
+from strom.util import logs
 from strom.util.clock import SystemScheduler
 from strom.util.metrics import BrokerMetrics
 
@@ -128,9 +129,16 @@ class Node:
         self.clock = SystemScheduler()  # the one real clock: every timer and sleep below goes through it
         self.node_id: int = config["node.id"]
         self._stop = asyncio.Event()
+        self._stop_requested = 0.0  # time.monotonic() of the first SIGTERM/SIGINT: the shutdown's duration starts
         self.groups: GroupCoordinator | None = None
         self.transactions: TransactionCoordinator | None = None
         self._txn_start: asyncio.Task[bool] | None = None
+
+    def request_stop(self) -> None:
+        """Begin the orderly shutdown (the SIGTERM/SIGINT handler)."""
+        if not self._stop_requested:
+            self._stop_requested = time.monotonic()
+        self._stop.set()
 
     # ------------------------------------------------------------------ wiring
     def log_config(self, topic: str) -> LogConfig:
@@ -139,20 +147,36 @@ class Node:
                                      "producer.id.expiration.ms": self.config["producer.id.expiration.ms"]})
 
     def _wire_partitions(self, image: MetadataImage) -> None:
+        replicas = leaders = 0
         for topic in image.topics.values():
             config = self.log_config(topic.name)
             for p in topic.partitions.values():
                 if self.node_id in p.replicas:
                     self.replicas.ensure_partition(topic.name, topic.topic_id, p.partition, config,
                                                    leader_id=p.leader, leader_epoch=p.leader_epoch)
+                    replicas += 1
+                    leaders += p.leader == self.node_id
+        log.info("loaded %d partition replica(s), leader of %d", replicas, leaders,
+                 extra={"event": "partitions_loaded", "replicas": replicas, "leaders": leaders})
+
+    def _log_new_replicas(self, topic: str, new: list[PartitionRecord]) -> None:
+        """One line for the partitions of ``topic`` this node got a replica of in one metadata batch."""
+        led = sorted(r.partition for r in new if r.leader == self.node_id)
+        followed = sorted(r.partition for r in new if r.leader != self.node_id)
+        log.info("%s: new replica(s) here: leader of %d partition(s), follower of %d", topic, len(led), len(followed),
+                 extra={"event": "replicas_created", "topic": topic, "leader_of": led, "follower_of": followed,
+                        "leader_epochs": sorted({r.leader_epoch for r in new})})
 
     def _on_metadata(self, delta: MetadataDelta, image: MetadataImage) -> None:
         """The broker's log wiring: create, reconfigure and remove partition logs as the image changes."""
         removed = {str(t.topic_id): t.name for t in delta.removed_topics}
+        created: dict[str, list[PartitionRecord]] = {}
         for record in delta.records:
             if isinstance(record, PartitionRecord):
                 topic = image.topics_by_id.get(uuid.UUID(record.topic_id))
                 if topic is not None and self.node_id in record.replicas:
+                    if (topic.name, record.partition) not in self.replicas.partitions:
+                        created.setdefault(topic.name, []).append(record)
                     self.replicas.ensure_partition(topic.name, topic.topic_id, record.partition,
                                                    self.log_config(topic.name), leader_id=record.leader,
                                                    leader_epoch=record.leader_epoch)
@@ -166,6 +190,8 @@ class Node:
                         self.replicas.update_config(name, self.log_config(name))
                 elif record.resource_name in image.topics:
                     self.replicas.update_config(record.resource_name, self.log_config(record.resource_name))
+        for name, records in created.items():
+            self._log_new_replicas(name, records)
 
     def _on_topics(self, delta: MetadataDelta, image: MetadataImage) -> None:
         """The group coordinator's topic view: rebalance groups whose topics changed."""
@@ -241,7 +267,8 @@ class Node:
             try:
                 expired = await self.groups.expire_offsets()
                 if expired:
-                    log.info("expired %d committed offset(s)", expired)
+                    log.info("expired %d committed offset(s)", expired,
+                             extra={"event": "offsets_expired", "offsets": expired})
             except Exception:
                 log.exception("offset expiration failed")
 
@@ -256,6 +283,7 @@ class Node:
 
     # ------------------------------------------------------------------ run
     async def serve(self) -> int:
+        started = time.monotonic()
         config = self.config
         data_dir = Path(config.data_dirs[0]).resolve()
         try:
@@ -310,7 +338,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
-                loop.add_signal_handler(sig, self._stop.set)
+                loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):
                 pass
         try:
@@ -349,7 +377,8 @@ class Node:
                 self.groups = GroupCoordinator(LocalPartitionWriter(self.replicas), group_config(config),
                                                self.clock, self.metadata, tg.create_task)
                 loaded = self.groups.load()
-                log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC)
+                log.info("group coordinator loaded %d record(s) from %s", loaded, OFFSETS_TOPIC,
+                         extra={"event": "groups_loaded", "records": loaded})
                 services.groups = self.groups
                 tg.create_task(self._expire_offsets_loop())
                 self._tg, self._services = tg, services
@@ -370,8 +399,13 @@ class Node:
                       f"data {data_dir})", flush=True)
                 if http_url is not None:
                     print(f"strom: metrics on {http_url}/metrics", flush=True)
+                took = time.monotonic() - started
+                log.info("started in %.3f s: node %d, cluster %s, listening on %s:%d", took, self.node_id,
+                         cluster_id, host, port,
+                         extra={"event": "started", "duration_ms": round(took * 1000), "node_id": self.node_id,
+                                "cluster_id": cluster_id, "host": host, "port": port, "data_dir": str(data_dir)})
                 await self._stop.wait()
-                log.info("shutting down")
+                log.info("shutting down", extra={"event": "stopping", "node_id": self.node_id})
                 await self.lifecycle.controlled_shutdown(config["broker.session.timeout.ms"])
                 await listener.stop()
                 raise _Shutdown
@@ -382,7 +416,9 @@ class Node:
             self.replicas.close()
             clean = self.log_manager.shutdown()
             self.metadata_log.close()
-        log.info("stopped cleanly" if clean else "stopped (unclean: see the errors above)")
+        took = time.monotonic() - (self._stop_requested or started)
+        log.info("stopped %s in %.3f s", "cleanly" if clean else "(unclean: see the errors above)", took,
+                 extra={"event": "stopped", "duration_ms": round(took * 1000), "clean": clean, "node_id": self.node_id})
         return 0
 
 
@@ -415,9 +451,8 @@ def partition_budget() -> int:
 
 def run(config: BrokerConfig) -> int:
     """Run a node until SIGTERM/SIGINT; returns the process exit code."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # `strom serve` configures them (--log-format, --log-level)
+        logs.configure(logging.INFO, "text")
     raise_open_file_limit()
     try:
         import uvloop

@@ -5,7 +5,7 @@
 port from the single ready line on stdout (never "find a free port, then
 bind").  With ``strom.http.port`` among the overrides (0: a free port) it also
 waits for the line ``strom: metrics on URL`` and keeps the URL in ``metrics_url``.
-Its stderr goes to a file under ``tmp_path``; when a test fails, the tail of
+Its stderr goes to a file under ``tmp_path`` (after a ``---- COMMAND`` line per start); when a test fails, the tail of
 every broker log the test started is attached to the report.
 
 ``stop()`` sends SIGTERM and asserts a clean exit (code 0) within a few
@@ -52,6 +52,7 @@ class Broker:
         self.metrics_url: str | None = None
         self._log = None
         self.limits: dict[int, int] = {}  # resource limits of the process, e.g. {RLIMIT_FSIZE: n}: a "full disk"
+        self.args: list[str] = []  # further `strom serve` flags, e.g. ["--log-format", "json"]
 
     @property
     def bootstrap(self) -> str:
@@ -65,7 +66,7 @@ class Broker:
         cmd = [str(STROM), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
         for k, v in self.overrides.items():
             cmd += ["--override", f"{k}={v}"]
-        return cmd
+        return cmd + self.args
 
     def start(self, overrides: dict[str, object] | None = None, timeout: float = 30) -> "Broker":
         """Start (or start again on the same port and data dir) and wait for the ready line."""
@@ -184,12 +185,15 @@ def pytest_runtest_makereport(item, call):
 def strom_factory(request, tmp_path):
     started: list[Broker] = request.node.stash.setdefault(_BROKERS, [])
 
-    def make(overrides: dict[str, object] | None = None, *, limits: dict[int, int] | None = None) -> Broker:
+    def make(overrides: dict[str, object] | None = None, *, limits: dict[int, int] | None = None,
+             args: list[str] | None = None) -> Broker:
         """Start a broker; ``overrides`` are Kafka property names and values; ``limits`` are resource
-        limits of its process (RLIMIT_FSIZE makes writes past that size fail, as on a full disk)."""
+        limits of its process (RLIMIT_FSIZE makes writes past that size fail, as on a full disk);
+        ``args`` are further `strom serve` flags."""
         n = len(started)
         b = Broker(tmp_path / f"data{n}", tmp_path / f"strom{n}.log", overrides)
         b.limits = dict(limits or {})
+        b.args = list(args or [])
         started.append(b)
         return b.start()
 

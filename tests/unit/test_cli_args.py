@@ -133,7 +133,7 @@ def fake_node(monkeypatch: pytest.MonkeyPatch) -> list[BrokerConfig]:
     monkeypatch.setattr(strom, "node", module, raising=False)
     for name in list(k for k in __import__("os").environ if k.startswith(("KAFKA_", "STROM_"))):
         monkeypatch.delenv(name)
-    monkeypatch.setattr(serve, "configure_logging", lambda level: None)
+    monkeypatch.setattr(serve, "configure_logging", lambda level, fmt="text": None)
     return seen
 
 

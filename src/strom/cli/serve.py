@@ -7,19 +7,22 @@ flags ``--listen`` (replaces ``listeners``) and ``--data-dir`` (replaces ``log.d
 A bad setting, or one that Strom cannot serve yet (``BrokerConfig.check_implemented``:
 TLS/SASL listeners, other quorum voters, compaction, the HTTP port ...), prints one line and
 exits 2; otherwise the exit status is ``strom.node.run``'s.
+
+Logs go to stderr, one line per event: ``--log-format text`` (default) or ``json``, at
+``--log-level`` (else ``$STROM_LOG_LEVEL``, else info); see strom.util.logs for the formats.
 """
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
 
 from strom.cli._common import host_port
 from strom.config import BrokerConfig, ConfigError
+from strom.util import logs
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical")
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +37,9 @@ def register(subparsers: Any) -> None:
                         help="shorthand for listeners=PLAINTEXT://HOST:PORT (port 0 = ephemeral)")
     parser.add_argument("--data-dir", metavar="DIR", help="shorthand for log.dirs=DIR")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower,
-                        help="logging level (default: $STROM_LOG_LEVEL or info)")
+                        help="logging level; debug adds one line per request (default: $STROM_LOG_LEVEL or info)")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default="text",
+                        help="text: one readable line per event; json: one JSON object per line (default: text)")
     parser.set_defaults(func=run)
 
 
@@ -57,12 +62,9 @@ def build_config(args: argparse.Namespace, env: Any = None) -> BrokerConfig:
     return config
 
 
-def configure_logging(level: str | None) -> None:
-    name = (level or os.environ.get("STROM_LOG_LEVEL") or "info").upper()
-    if name.lower() not in LOG_LEVELS:
-        name = "INFO"
-    logging.basicConfig(level=getattr(logging, name), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+def configure_logging(level: str | None, fmt: str = "text") -> None:
+    """Logs to stderr at ``level`` (else $STROM_LOG_LEVEL, else info) in ``fmt`` (strom.util.logs)."""
+    logs.configure(logs.parse_level(level or os.environ.get("STROM_LOG_LEVEL")), fmt)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"strom serve: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     from strom import node  # lazy: the node is heavy and other commands never need it
 
     try:

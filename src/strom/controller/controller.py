@@ -128,7 +128,9 @@ class Controller:
                 if reg is None or reg.epoch != epoch or reg.fenced:
                     continue
                 log.info("broker %d (epoch %d) sent no heartbeat for broker.session.timeout.ms=%d: fencing it",
-                         broker_id, epoch, self.config["broker.session.timeout.ms"])
+                         broker_id, epoch, self.config["broker.session.timeout.ms"],
+                         extra={"event": "broker_fenced", "broker": broker_id, "broker_epoch": epoch,
+                                "reason": "session timeout"})
                 records.append(BrokerRegistrationChangeRecord(broker_id, epoch, fenced=True))
                 records.extend(self.leadership_moves(broker_id))
             await self._commit(records)
@@ -182,7 +184,10 @@ class Controller:
                 await self._commit(records)
                 self.heartbeats.touch(request.broker_id, result.broker_epoch)
                 log.info("broker %d registered (epoch %d, incarnation %s, rack %s)", request.broker_id,
-                         result.broker_epoch, request.incarnation_id, request.rack)
+                         result.broker_epoch, request.incarnation_id, request.rack,
+                         extra={"event": "broker_registered", "broker": request.broker_id,
+                                "broker_epoch": result.broker_epoch, "incarnation_id": str(request.incarnation_id),
+                                "rack": request.rack})
             return result
 
     def plan_broker_heartbeat(self, request: BrokerHeartbeat) -> tuple[list[MetadataRecord], BrokerHeartbeatResult]:
@@ -228,10 +233,15 @@ class Controller:
                 return result
             if result.should_shut_down:
                 self.heartbeats.end(request.broker_id)
-                log.info("broker %d may shut down (controlled shutdown)", request.broker_id)
+                log.info("broker %d may shut down (controlled shutdown)", request.broker_id,
+                         extra={"event": "broker_shutdown_allowed", "broker": request.broker_id,
+                                "broker_epoch": request.broker_epoch})
             else:
                 self.heartbeats.touch(request.broker_id, request.broker_epoch)
             await self._commit(records)
+            for record in records:
+                if isinstance(record, BrokerRegistrationChangeRecord):
+                    _log_registration_change(record)
             return result
 
     def movable_leaderships(self, broker_id: int) -> list[tuple[str, int]]:
@@ -497,3 +507,17 @@ class Controller:
             pid = self._pid_next
             self._pid_next += 1
             return pid
+
+
+def _log_registration_change(record: BrokerRegistrationChangeRecord) -> None:
+    """One info line for a committed fence, unfence or controlled-shutdown change of a broker."""
+    if record.in_controlled_shutdown:
+        what, event = "is in controlled shutdown", "broker_controlled_shutdown"
+    elif record.fenced:
+        what, event = "is fenced", "broker_fenced"
+    elif record.fenced is False:
+        what, event = "is unfenced", "broker_unfenced"
+    else:
+        return
+    log.info("broker %d (epoch %d) %s", record.broker_id, record.broker_epoch, what,
+             extra={"event": event, "broker": record.broker_id, "broker_epoch": record.broker_epoch})

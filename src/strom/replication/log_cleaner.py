@@ -141,7 +141,7 @@ class LogCleanerManager:
                 return None
             the_log.last_clean = result
             self.cleans += 1
-            log.info("%s", result.summary())
+            log.info("%s", result.summary(), extra=result.fields())
             if self._tg is not None:
                 self._tg.create_task(self._delete_later(the_log, old, the_log.config.file_delete_delay_ms / 1000))
             return result

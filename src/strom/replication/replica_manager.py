@@ -118,6 +118,14 @@ class ReplicaManager:
             part = Partition(topic, index, topic_id, the_log, leader_id=leader_id, leader_epoch=leader_epoch)
             self.partitions[(topic, index)] = part
         else:
+            if (part.leader_id, part.leader_epoch) != (leader_id, leader_epoch):
+                role = "leader" if leader_id == self.node_id else "follower"
+                log.info("%s-%d: leader is now %d at epoch %d (was %d at epoch %d); this node is a %s", topic,
+                         index, leader_id, leader_epoch, part.leader_id, part.leader_epoch, role,
+                         extra={"event": "leader_change", "topic": topic, "partition": index,
+                                "leader": leader_id, "leader_epoch": leader_epoch,
+                                "previous_leader": part.leader_id, "previous_leader_epoch": part.leader_epoch,
+                                "role": role})
             part.leader_id, part.leader_epoch = leader_id, leader_epoch
             part.log.update_config(config)
         return part
@@ -302,9 +310,13 @@ class ReplicaManager:
             if not segments:
                 return
             delay = part.log.config.file_delete_delay_ms / 1000
+            size = sum(seg.size for seg in segments)
             removed = part.log.remove_segments(segments)
-            log.info("retention: deleted %d segment(s) of %s-%d; log start offset now %d",
-                     len(segments), part.topic, part.index, part.log.log_start_offset)
+            log.info("retention: deleted %d segment(s) (%d bytes) of %s-%d; log start offset now %d",
+                     len(segments), size, part.topic, part.index, part.log.log_start_offset,
+                     extra={"event": "retention_delete", "topic": part.topic, "partition": part.index,
+                            "segments": len(segments), "bytes": size,
+                            "log_start_offset": part.log.log_start_offset})
             self._spawn(self._delete_later(removed, delay))
         except Exception:
             log.exception("retention of %s-%d failed", part.topic, part.index)

@@ -137,7 +137,9 @@ class BrokerLifecycleManager:
         self.broker_epoch = result.broker_epoch
         self.state = BrokerLifecycleState.RECOVERY
         log.info("broker %d registered with epoch %d (incarnation %s)", self.node_id, self.broker_epoch,
-                 self.incarnation_id)
+                 self.incarnation_id, extra={"event": "registered", "broker": self.node_id,
+                                             "broker_epoch": self.broker_epoch,
+                                             "incarnation_id": str(self.incarnation_id)})
         return True
 
     async def _heartbeat(self) -> None:
@@ -167,13 +169,15 @@ class BrokerLifecycleManager:
             self._shutdown_done.set()
         elif result.is_fenced:
             if self.state is BrokerLifecycleState.RUNNING:
-                log.warning("broker %d was fenced by the controller", self.node_id)
+                log.warning("broker %d was fenced by the controller", self.node_id,
+                            extra={"event": "fenced", "broker": self.node_id, "broker_epoch": self.broker_epoch})
                 self.state = BrokerLifecycleState.RECOVERY
             self._unfenced.clear()
         else:
             if self.state is BrokerLifecycleState.RECOVERY:
                 self.state = BrokerLifecycleState.RUNNING
-                log.info("broker %d is unfenced", self.node_id)
+                log.info("broker %d is unfenced", self.node_id,
+                         extra={"event": "unfenced", "broker": self.node_id, "broker_epoch": self.broker_epoch})
             reg = self._metadata.image.brokers.get(self.node_id)
             if reg is not None and reg.epoch == self.broker_epoch and not reg.fenced:
                 self._unfenced.set()

@@ -9,10 +9,17 @@ handler is logged and closes that connection (the broker keeps serving others).
 Metrics: each request that reaches its handler is counted per API with its time
 from decoded header to encoded response (Kafka's RequestMetrics, kept as plain
 counters in ``services.metrics``; see strom.util.metrics).
+
+Request log (Kafka's ``kafka.request.logger``): at DEBUG, the ``strom.request`` logger writes one line
+per request that reaches its handler, with the fields ``api``, ``api_version``, ``correlation_id``,
+``client_id``, ``client_host``, ``duration_ms`` and ``error_code`` (the response's top-level error
+code; absent for responses the fast path encodes itself, and per-partition errors are not shown).
+At INFO the hot path pays one cached ``isEnabledFor`` check.
 """
 from __future__ import annotations
 
 import logging
+from logging import DEBUG
 from time import perf_counter
 
 from strom.errors import ErrorCode
@@ -24,6 +31,7 @@ from strom.server.context import BrokerServices, RequestContext
 from strom.server.registry import HANDLERS, advertised_versions, api_name
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("strom.request")
 
 API_VERSIONS = 18
 
@@ -59,12 +67,30 @@ class Dispatcher:
             raise CloseConnection(str(exc)) from None
         ctx = RequestContext(header, conn, self.services)
         result = await handler.handle(ctx, request)
+        response = result
         if result is not None and not isinstance(result, (bytes, list)):  # else: none, or a fast encoder's frame
             response = codec.build_response(header.api_key, header.api_version, result)
             result = codec.encode_response(header.correlation_id, response,
                                            api_key=header.api_key, version=header.api_version)
-        self._api_metrics[header.api_key].observe(perf_counter() - started)
+        elapsed = perf_counter() - started
+        self._api_metrics[header.api_key].observe(elapsed)
+        if request_log.isEnabledFor(DEBUG):
+            self._log_request(header, conn, response, elapsed)
         return result
+
+    @staticmethod
+    def _log_request(header: codec.RequestHeader, conn: KafkaConnection, response: object,
+                     elapsed: float) -> None:
+        name = api_name(header.api_key)
+        error = response.get("error_code") if isinstance(response, dict) else getattr(response, "error_code", None)
+        fields = {"api": name, "api_version": header.api_version, "correlation_id": header.correlation_id,
+                  "client_id": header.client_id, "client_host": conn.peer_host,
+                  "duration_ms": round(elapsed * 1000, 3)}
+        if error is not None:
+            fields["error_code"] = int(error)
+        request_log.debug("%s v%d correlation %d from %s (%s) in %.3f ms%s", name, header.api_version,
+                          header.correlation_id, header.client_id, conn.peer_host, elapsed * 1000,
+                          f": error {_error_name(int(error))}" if error else "", extra=fields)
 
     @staticmethod
     def _unsupported_api_versions(correlation_id: int) -> bytes:
@@ -74,3 +100,10 @@ class Dispatcher:
                          for k, lo, hi in advertised_versions()],
         })
         return codec.encode_response(correlation_id, response, api_key=API_VERSIONS, version=0)
+
+
+def _error_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return str(code)

@@ -481,6 +481,15 @@ class CleanResult:
                 f"({rate:.1f} MB/s), dirty ratio was {self.plan.dirty_ratio:.2f}, {len(self.groups)} segment(s) "
                 f"from {sum(len(g.old_bases) for g in self.groups)}")
 
+    def fields(self) -> dict[str, object]:
+        """The summary as structured log fields (strom.util.logs)."""
+        return {"event": "compaction", "topic": self.plan.topic, "partition": self.plan.partition,
+                "start_offset": self.plan.segments[0].base_offset, "end_offset": self.end,
+                "bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
+                "records_read": self.records_read, "records_kept": self.records_kept,
+                "duration_ms": round(self.duration_s * 1000, 3), "dirty_ratio": round(self.plan.dirty_ratio, 4),
+                "segments_out": len(self.groups), "segments_in": sum(len(g.old_bases) for g in self.groups)}
+
 
 def cleaned_path(directory: Path, base_offset: int, suffix: str) -> Path:
     return directory / f"{segment_name(base_offset)}{suffix}{CLEANED_SUFFIX}"

@@ -127,8 +127,11 @@ class LogManager:
         if not self.was_clean and self._logs:
             recovered = sum(1 for the_log in self._logs.values() if the_log.recovered_segments)
             truncated = sum(the_log.truncated_bytes for the_log in self._logs.values())
+            took = time.monotonic() - started
             log.warning("unclean shutdown: recovered %d partitions, truncated %d bytes in %.2f s",
-                        recovered, truncated, time.monotonic() - started)
+                        recovered, truncated, took,
+                        extra={"event": "recovery", "partitions": recovered, "truncated_bytes": truncated,
+                               "duration_ms": round(took * 1000)})
         return leftovers
 
     def get(self, topic: str, partition: int) -> Log | None:

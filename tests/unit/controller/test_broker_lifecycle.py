@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from pathlib import Path
 
@@ -207,3 +208,18 @@ async def test_restart_replays_registrations_and_a_re_registration_gets_a_new_ep
     accepted = await restarted.register_broker(second)
     assert accepted.error_code == ErrorCode.NONE and accepted.broker_epoch > new_e1
     metadata_log.close()
+
+
+@run
+async def test_registration_unfencing_and_fencing_log_one_info_line_each_with_fields(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="strom.controller.controller")
+    controller, cache, scheduler = new_controller(["broker.session.timeout.ms=9000"])
+    fencer = asyncio.create_task(controller.run())
+    epoch = await register(controller, 1, rack="r1")
+    await scheduler.run_for(9000)
+    assert cache.image.brokers[1].fenced
+    fencer.cancel()
+    lines = [(r.event, r.broker, r.broker_epoch) for r in caplog.records if getattr(r, "event", None)]
+    assert lines == [("broker_registered", 1, epoch), ("broker_unfenced", 1, epoch), ("broker_fenced", 1, epoch)]
+    fenced = caplog.records[-1]
+    assert fenced.reason == "session timeout" and "fencing it" in fenced.getMessage()

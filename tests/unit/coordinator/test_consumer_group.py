@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import logging
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -639,3 +640,21 @@ def test_handlers_round_trip_through_the_codec(version: int):
         r = await call(68, {"group_id": "g", "member_id": mid, "member_epoch": -1, "topic_partitions": None})
         assert r["error_code"] == 0 and r["member_epoch"] == -1
     run(main())
+
+
+def test_each_new_target_assignment_and_each_leave_log_one_info_line_with_fields(caplog):
+    async def main() -> None:
+        coord = FakeCoordinator()
+        coord.metadata.add("t", 4)
+        a, b = Client(coord, "a", ["t"]), Client(coord, "b", ["t"])
+        await converge(coord, [a, b])
+        await a.leave()
+
+    logger = "strom.coordinator.group.consumer_group"
+    with caplog.at_level(logging.INFO, logger=logger):
+        run(main())
+    lines = [(r.event, r.group_epoch, r.members) for r in caplog.records
+             if r.name == logger and getattr(r, "event", None)]
+    assert lines == [("rebalance_completed", 1, 1), ("rebalance_completed", 2, 2), ("member_left", 3, 1)]
+    first = next(r for r in caplog.records if getattr(r, "event", None) == "rebalance_completed")
+    assert first.group == "g" and first.group_protocol == "consumer" and first.assignor == "uniform"

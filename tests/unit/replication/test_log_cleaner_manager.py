@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from pathlib import Path
@@ -31,7 +32,8 @@ def fill(part, clock, n: int, keys: int = 3) -> None:
         part.log.append(data, validate_batches(data))
 
 
-def test_the_dirtiest_compacted_log_is_cleaned_on_a_worker_and_swapped_on_the_loop(tmp_path: Path):
+def test_the_dirtiest_compacted_log_is_cleaned_on_a_worker_and_swapped_on_the_loop(tmp_path: Path, caplog):
+    caplog.set_level(logging.INFO, logger="strom.replication.log_cleaner")
     clock, replicas, mgr = setup(tmp_path)
     compacted = replicas.ensure_partition("c", uuid.uuid4(), 0, COMPACT, leader_id=1, leader_epoch=0)
     plain = replicas.ensure_partition("d", uuid.uuid4(), 0, LogConfig(segment_bytes=400), leader_id=1,
@@ -64,6 +66,11 @@ def test_the_dirtiest_compacted_log_is_cleaned_on_a_worker_and_swapped_on_the_lo
     [after] = mgr.describe("c")
     assert after.dirty_ratio == 0.0 and after.last_clean.startswith("cleaned c-0 offsets [0, ")
     assert mgr.pick() is None and mgr.cleans == 1
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "compaction"]  # one line per clean
+    assert line.getMessage() == after.last_clean and (line.topic, line.partition, line.start_offset) == ("c", 0, 0)
+    assert line.records_read == line.end_offset == 35  # the active segment is never cleaned
+    assert line.records_kept == 3 and line.bytes_written < line.bytes_read  # the three keys' latest values
+    assert line.segments_in >= line.segments_out >= 1 and line.duration_ms >= 0
     assert not list((tmp_path / "c-0").glob("*.deleted"))
 
 

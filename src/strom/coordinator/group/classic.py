@@ -620,7 +620,10 @@ class ClassicGroupManager:
     # ------------------------------------------------------------ rebalance machinery
     def _prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
         log.info("preparing to rebalance group %s in state %s with old generation %d: %s",
-                 group.group_id, group.state.value, group.generation, reason)
+                 group.group_id, group.state.value, group.generation, reason,
+                 extra={"event": "rebalance_started", "group": group.group_id, "group_protocol": "classic",
+                        "state": group.state.value, "generation": group.generation,
+                        "members": len(group.members), "reason": reason})
         if group.state is GroupState.COMPLETING_REBALANCE:
             self._reset_and_propagate(group, ErrorCode.REBALANCE_IN_PROGRESS)
         self._cancel(group.sync_timer)
@@ -678,11 +681,17 @@ class ClassicGroupManager:
             return
         group.init_next_generation(self._now())
         if group.state is GroupState.EMPTY:
-            log.info("group %s with generation %d is now empty", group.group_id, group.generation)
+            log.info("group %s with generation %d is now empty", group.group_id, group.generation,
+                     extra={"event": "rebalance_completed", "group": group.group_id, "group_protocol": "classic",
+                            "generation": group.generation, "members": 0})
             self._mark_dirty(group)
             return
-        log.info("stabilized group %s generation %d with %d members", group.group_id, group.generation,
-                 len(group.members))
+        log.info("stabilized group %s generation %d (protocol %s) with %d members", group.group_id,
+                 group.generation, group.protocol_name, len(group.members),
+                 extra={"event": "rebalance_completed", "group": group.group_id, "group_protocol": "classic",
+                        "generation": group.generation, "members": len(group.members),
+                        "protocol_type": group.protocol_type, "protocol": group.protocol_name,
+                        "leader": group.leader_id})
         for member in group.members.values():
             group.complete_join_future(member, self._join_response(group, member.member_id,
                                                                    with_members=group.is_leader(member.member_id)))
@@ -1022,7 +1031,9 @@ class ClassicGroupManager:
                 m.assignment = assignment.get(m.member_id, b"")
             self._propagate(group, ErrorCode.NONE)
             group.transition_to(GroupState.STABLE, self._now())
-            log.info("group %s is stable at generation %d", group.group_id, group.generation)
+            log.info("group %s is stable at generation %d", group.group_id, group.generation,
+                     extra={"event": "group_stable", "group": group.group_id, "group_protocol": "classic",
+                            "generation": group.generation, "members": len(group.members)})
 
     def _log_store_failure(self, group: ClassicGroup, generation: int, exc: Exception) -> None:
         failures = self._store_failures.setdefault(group.group_id, LogThrottle())
@@ -1090,7 +1101,10 @@ class ClassicGroupManager:
                     continue
                 member_id_to_remove = member_id
             log.info("member %s leaves group %s; client reason: %s", member_id_to_remove, group_id,
-                     reason or "not provided")
+                     reason or "not provided",
+                     extra={"event": "member_left", "group": group_id, "group_protocol": "classic",
+                            "member": member_id_to_remove, "generation": group.generation,
+                            "reason": reason or "not provided"})
             self._remove_member(group, group.members[member_id_to_remove])
             results.append((member_id, instance_id, ErrorCode.NONE))
             left.append(member_id_to_remove)

@@ -599,6 +599,11 @@ class ConsumerGroupManager:
         if group_epoch > group.assignment_epoch:
             target = self._compute_target(group, members_after, metadata, replaced, member_id, records)
             records.append((rec.key(TARGET_EPOCH, group_id), rec.value({"assignment_epoch": group_epoch})))
+            assignor = group.preferred_assignor(members_after.values(), self._default_assignor())
+            log.info("[GroupId %s] computed a new target assignment for epoch %d with the %s assignor: %d members",
+                     group_id, group_epoch, assignor, len(members_after),
+                     extra={"event": "rebalance_completed", "group": group_id, "group_protocol": "consumer",
+                            "group_epoch": group_epoch, "members": len(members_after), "assignor": assignor})
             target_epoch = group_epoch
             member_target = target.get(member_id, {})
         else:
@@ -804,7 +809,10 @@ class ConsumerGroupManager:
             if member is None:
                 raise KafkaError(f"Member {member_id} is not a member of group {group_id}.",
                                  ErrorCode.UNKNOWN_MEMBER_ID)
-            log.info("[GroupId %s] Member %s left the consumer group.", group_id, member_id)
+            log.info("[GroupId %s] Member %s left the consumer group.", group_id, member_id,
+                     extra={"event": "member_left", "group": group_id, "group_protocol": "consumer",
+                            "member": member_id, "group_epoch": group.group_epoch + 1,
+                            "members": len(group.members) - 1})
             return self._fence_records(group, member), response
         member = group.static_member(instance_id)
         if member is None:
@@ -818,7 +826,10 @@ class ConsumerGroupManager:
             leaving = dataclasses.replace(member, member_epoch=STATIC_LEAVE_EPOCH, pending_revocation={})
             return [(rec.key(CURRENT, group_id, member=member_id), rec.value(leaving.current_value()))], response
         log.info("[GroupId %s] Static member %s with instance id %s left the consumer group.",
-                 group_id, member_id, instance_id)
+                 group_id, member_id, instance_id,
+                 extra={"event": "member_left", "group": group_id, "group_protocol": "consumer",
+                        "member": member_id, "instance_id": instance_id, "group_epoch": group.group_epoch + 1,
+                        "members": len(group.members) - 1})
         return self._fence_records(group, member), response
 
     def _fence_records(self, group: ConsumerGroup, member: Member) -> list[tuple[bytes, bytes | None]]:
@@ -913,7 +924,10 @@ class ConsumerGroupManager:
                     self._arm(key)
                     return False
                 log.info("[GroupId %s] Member %s fenced from the group because of its %s.",
-                         group_id, member_id, reason)
+                         group_id, member_id, reason,
+                         extra={"event": "member_fenced", "group": group_id, "group_protocol": "consumer",
+                                "member": member_id, "reason": reason, "group_epoch": group.group_epoch + 1,
+                                "members": len(group.members) - 1})
                 await self.coordinator.write(group_id, self._fence_records(group, member))
                 self._forget_timers(group_id, member_id)
                 return True
@@ -944,7 +958,9 @@ class ConsumerGroupManager:
                 metadata = self._subscription_metadata(group.members.values())
                 if metadata != group.subscription_metadata:
                     log.info("[GroupId %s] subscribed topics changed; bumping the group epoch to %d",
-                             group_id, group.group_epoch + 1)
+                             group_id, group.group_epoch + 1,
+                             extra={"event": "group_epoch_bumped", "group": group_id, "group_protocol": "consumer",
+                                    "group_epoch": group.group_epoch + 1, "members": len(group.members)})
                     await self.coordinator.write(group_id, [
                         self._metadata_record(group_id, group.group_epoch + 1, metadata)])
                 group.metadata_stale = False

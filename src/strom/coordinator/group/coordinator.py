@@ -199,6 +199,15 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is not None and (member_id or generation_or_epoch >= 0 or instance_id is not None):
             group.validate_offset_commit(member_id, generation_or_epoch, instance_id, 9)
+        results, records = self._offset_records(group_id, offsets)
+        await self.runtime.write_transactional(self.partition_for(group_id), records, producer_id, producer_epoch)
+        return results
+
+    # ------------------------------------------------------------------ offsets
+    def _offset_records(self, group_id: str, offsets: Sequence[tuple[str, int, int, int, str | None]]
+                        ) -> tuple[dict[tuple[str, int], ErrorCode], list[tuple[bytes, bytes | None]]]:
+        """Per-partition results and the offset-commit records of (topic, partition, offset,
+        leader_epoch, metadata) entries; metadata over ``offset.metadata.max.bytes`` is refused."""
         now = self.clock.now_ms()
         results: dict[tuple[str, int], ErrorCode] = {}
         records = []
@@ -210,10 +219,8 @@ class GroupCoordinator:
             records.append((rec.offset_key(group_id, topic, partition),
                             rec.value({"offset": offset, "leader_epoch": leader_epoch, "metadata": metadata or "",
                                        "commit_timestamp": now})))
-        await self.runtime.write_transactional(self.partition_for(group_id), records, producer_id, producer_epoch)
-        return results
+        return results, records
 
-    # ------------------------------------------------------------------ offsets
     async def commit_offsets(self, group_id: str, member_id: str, generation_or_epoch: int,
                              instance_id: str | None, offsets: Sequence[tuple[str, int, int, int, str | None]],
                              *, api_version: int) -> dict[tuple[str, int], ErrorCode]:
@@ -231,17 +238,7 @@ class GroupCoordinator:
             # a member of a group this coordinator does not know: the group is gone or moved
             raise KafkaError(f"unknown member {member_id} of group {group_id}",
                              ErrorCode.ILLEGAL_GENERATION if api_version < 9 else ErrorCode.UNKNOWN_MEMBER_ID)
-        now = self.clock.now_ms()
-        results: dict[tuple[str, int], ErrorCode] = {}
-        records = []
-        for topic, partition, offset, leader_epoch, metadata in offsets:
-            if metadata is not None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
-                results[(topic, partition)] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-                continue
-            results[(topic, partition)] = ErrorCode.NONE
-            records.append((rec.offset_key(group_id, topic, partition),
-                            rec.value({"offset": offset, "leader_epoch": leader_epoch, "metadata": metadata or "",
-                                       "commit_timestamp": now})))
+        results, records = self._offset_records(group_id, offsets)
         await self.write(group_id, records)
         return results
 

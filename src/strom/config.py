@@ -429,6 +429,8 @@ _QUORUM_TIMING = ("Used by the raft quorum of the metadata log; with one voter, 
                   "has no visible effect (a lone voter elects itself at once).")
 _REPLICATION_PLANNED = "Validated; no effect until replication lands (one node has no followers)."
 _CODEC_DEFAULT_LEVEL = "Recompression uses the codec's default level."
+_MIGRATION_PLANNED = ("Validated; only empty groups change type (an empty classic group becomes a consumer "
+                      "group and back); a non-empty group is not converted online yet.")
 
 # ---------------------------------------------------------------------------- broker table
 _BROKER_DEFS: list[ConfigDef] = [
@@ -649,6 +651,11 @@ _BROKER_DEFS: list[ConfigDef] = [
     _d("group.consumer.max.size", "int", INT_MAX, "Maximum members of one consumer group.", Range(1, None),
        "medium", support="ignored",
        note="group.max.size limits consumer groups too."),
+    _d("group.consumer.migration.policy", "string", "bidirectional",
+       "Online conversion between classic and consumer groups (KIP-848): disabled, upgrade, downgrade, "
+       "bidirectional.", OneOf(("disabled", "upgrade", "downgrade", "bidirectional"), case_sensitive=False),
+       "medium", support="planned",
+       note=_MIGRATION_PLANNED),
     # --- transactions and producer ids
     _d("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state (fixed once created).",
        Range(1, None), "high"),

@@ -105,6 +105,7 @@ def test_config_def_rejects_unknown_type() -> None:
     ("controller.quorum.voters", "", []),
     ("log.message.timestamp.type", " LogAppendTime ", "LogAppendTime"),
     ("offsets.topic.replication.factor", "3", 3),
+    ("group.consumer.migration.policy", "UPGRADE", "UPGRADE"),
 ])
 def test_values_are_typed(name: str, text: str, value: object) -> None:
     assert load(f"{name}={text}")[name] == value
@@ -134,6 +135,7 @@ def test_values_are_typed(name: str, text: str, value: object) -> None:
     ("strom.http.port", "70000", "between 0 and 65535"),
     ("log.dirs", "/a,/a", "twice"),
     ("node.id", "-1", "at least 0"),
+    ("group.consumer.migration.policy", "sideways", "not one of"),
 ])
 def test_invalid_values_name_setting_source_and_reason(name: str, text: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:

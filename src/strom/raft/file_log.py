@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strom.raft.core import QuorumStateData
+from strom.raft.log import epoch_end_offset
 from strom.raft.messages import EpochEndOffset, LeaderChangeRecord, Record, SnapshotId, VotersRecord
 from strom.records.batch import NewRecord, build_batch, crc32c_of, decode_batch, iter_batches, validate_batches
 from strom.storage.files import OS_FS, FileSystem, write_atomically
@@ -243,14 +244,8 @@ class FileRaftLog:
         return self._epoch_starts[i]
 
     def end_offset_for_epoch(self, epoch: int) -> EpochEndOffset:
-        i = bisect_right(self._epoch_starts, epoch) - 1
-        if i < 0:
-            if self._start_epoch <= epoch and (self._snapshot is not None or self.start_offset == 0):
-                end = self._epoch_offsets[0] if self._epoch_offsets else self.end_offset
-                return EpochEndOffset(self._start_epoch, end)
-            return EpochEndOffset(-1, -1)
-        end = self._epoch_offsets[i + 1] if i + 1 < len(self._epoch_offsets) else self.end_offset
-        return EpochEndOffset(self._epoch_starts[i], end)
+        return epoch_end_offset(epoch, self._epoch_starts, self._epoch_offsets, self._start_epoch,
+                                self._snapshot is not None or self.start_offset == 0, self.end_offset)
 
     def read(self, offset: int, max_records: int) -> tuple[Record, ...]:
         out: list[Record] = []

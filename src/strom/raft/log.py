@@ -23,6 +23,20 @@ RECORD_BYTES = 64
 """Nominal size of one in-memory record, for ``metadata.log.max.record.bytes.between.snapshots``."""
 
 
+
+def epoch_end_offset(epoch: int, epoch_starts: list[int], epoch_offsets: list[int], start_epoch: int,
+                     knows_start: bool, end_offset: int) -> EpochEndOffset:
+    """OffsetForLeaderEpoch over an epoch index: ``epoch_starts[i]`` began at ``epoch_offsets[i]``
+    (both ascending); ``start_epoch`` is the epoch at the log start, known when ``knows_start``
+    (a snapshot, or a log that starts at 0).  The answer is the largest epoch <= ``epoch`` and the
+    offset where the next one begins (``end_offset`` for the last), or (-1, -1) when unknown."""
+    i = bisect_right(epoch_starts, epoch) - 1
+    if i < 0:
+        if start_epoch <= epoch and knows_start:
+            return EpochEndOffset(start_epoch, epoch_offsets[0] if epoch_offsets else end_offset)
+        return EpochEndOffset(-1, -1)
+    return EpochEndOffset(epoch_starts[i], epoch_offsets[i + 1] if i + 1 < len(epoch_offsets) else end_offset)
+
 class RaftLog(Protocol):
     @property
     def start_offset(self) -> int:
@@ -114,14 +128,8 @@ class MemoryRaftLog:
         return self._records[offset - self._start].epoch
 
     def end_offset_for_epoch(self, epoch: int) -> EpochEndOffset:
-        i = bisect_right(self._epoch_starts, epoch) - 1
-        if i < 0:
-            if self._start_epoch <= epoch and (self._snapshot is not None or self._start == 0):
-                end = self._epoch_offsets[0] if self._epoch_offsets else self.end_offset
-                return EpochEndOffset(self._start_epoch, end)
-            return EpochEndOffset(-1, -1)
-        end = self._epoch_offsets[i + 1] if i + 1 < len(self._epoch_offsets) else self.end_offset
-        return EpochEndOffset(self._epoch_starts[i], end)
+        return epoch_end_offset(epoch, self._epoch_starts, self._epoch_offsets, self._start_epoch,
+                                self._snapshot is not None or self._start == 0, self.end_offset)
 
     def read(self, offset: int, max_records: int) -> tuple[Record, ...]:
         i = offset - self._start

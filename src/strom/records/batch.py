@@ -390,11 +390,9 @@ def _read_nullable_bytes(data: bytes | memoryview, pos: int, end: int, what: str
     return bytes(data[pos:pos + length]), pos + length
 
 
-def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, list[Record]]:
-    """Decode one whole batch's records (decompressing); raises CorruptMessage on malformed data.
-
-    Does not check the CRC (``validate_batches`` does); every length is bounds-checked.
-    """
+def _records_block(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, bytes | memoryview]:
+    """The header and the (decompressed) records block of one whole batch; CorruptMessage (or the
+    unsupported-magic error) when the header does not describe a readable v2 batch."""
     if len(batch) < HEADER_SIZE:
         raise CorruptMessage("batch shorter than its header")
     h = read_header(batch, 0)
@@ -407,6 +405,15 @@ def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, li
     data: bytes | memoryview = memoryview(batch)[HEADER_SIZE:h.size]
     if h.compression:
         data = _codecs.decompress(h.compression, data)
+    return h, data
+
+
+def decode_batch(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, list[Record]]:
+    """Decode one whole batch's records (decompressing); raises CorruptMessage on malformed data.
+
+    Does not check the CRC (``validate_batches`` does); every length is bounds-checked.
+    """
+    h, data = _records_block(batch)
     log_append = h.timestamp_type == LOG_APPEND_TIME
     records = []
     pos = 0
@@ -445,12 +452,7 @@ def record_timestamps(batch: bytes | bytearray | memoryview) -> list[int]:
     """The CreateTime timestamp of every record of one whole batch (base timestamp + delta), in
     record order, decompressing but reading nothing else of a record (timestamp validation when a
     topic sets ``message.timestamp.before.max.ms``).  Raises CorruptMessage on malformed data."""
-    h = read_header(batch, 0)
-    if h.size > len(batch) or h.records_count < 0:
-        raise CorruptMessage("batch shorter than its length or with a negative record count")
-    data: bytes | memoryview = memoryview(batch)[HEADER_SIZE:h.size]
-    if h.compression:
-        data = _codecs.decompress(h.compression, data)
+    h, data = _records_block(batch)
     base = h.base_timestamp
     out = []
     pos = 0
